@@ -1,0 +1,3 @@
+from criticlab.cli import main
+
+main()

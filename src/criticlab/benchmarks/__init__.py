@@ -1,0 +1,1 @@
+"""Loaders that return Examples with gold labels."""

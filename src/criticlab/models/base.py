@@ -1,0 +1,116 @@
+"""The one protocol every engine implements, and the request/response types around it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from criticlab.types import Usage
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """Sampling parameters of one request. ``n`` samples are returned; sample ``i`` of a
+    seeded request is reproducible on engines that honour seeds (``seed + i`` where an engine
+    draws samples one at a time)."""
+
+    n: int = 1
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = 0
+    max_tokens: int = 1024
+    stop: tuple[str, ...] = ()
+    logprobs: bool = False
+    top_logprobs: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.stop, tuple):
+            object.__setattr__(self, "stop", tuple(self.stop))
+        if self.n < 1:
+            raise ValueError("n must be at least 1")
+        if self.max_tokens < 1:
+            raise ValueError("max_tokens must be at least 1")
+
+    def params(self) -> dict[str, Any]:
+        """The parameters that decide one sample's text (everything but ``n`` and ``seed``),
+        as used in the store's request key."""
+        return {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+            "stop": list(self.stop),
+            "logprobs": self.logprobs,
+            "top_logprobs": self.top_logprobs,
+        }
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"token": self.token, "logprob": self.logprob, "top": [list(t) for t in self.top]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TokenLogprob:
+        return cls(
+            str(d["token"]), float(d["logprob"]), tuple((str(t), float(p)) for t, p in d["top"])
+        )
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One sample. ``usage.calls``/``usage.cached`` say whether it came from an engine or the
+    store; a request of n samples reports its prompt tokens on the first sample only."""
+
+    text: str
+    logprobs: tuple[TokenLogprob, ...] | None = None
+    usage: Usage = field(default_factory=Usage)
+    finish_reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "logprobs": None if self.logprobs is None else [t.to_dict() for t in self.logprobs],
+            "usage": self.usage.to_dict(),
+            "finish_reason": self.finish_reason,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Generation:
+        lp = d.get("logprobs")
+        return cls(
+            text=str(d["text"]),
+            logprobs=None if lp is None else tuple(TokenLogprob.from_dict(t) for t in lp),
+            usage=Usage.from_dict(d.get("usage") or {}),
+            finish_reason=d.get("finish_reason"),
+        )
+
+
+@runtime_checkable
+class LanguageModel(Protocol):
+    """An engine. ``name`` identifies the weights (it is part of every cache key)."""
+
+    name: str
+
+    async def generate(
+        self, messages: Sequence[Message], config: GenerateConfig
+    ) -> list[Generation]: ...
+
+
+def messages_to_dicts(messages: Sequence[Message]) -> list[dict[str, str]]:
+    return [m.to_dict() for m in messages]

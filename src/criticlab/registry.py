@@ -1,0 +1,57 @@
+"""Names -> objects, for the command line and config files only. Library users construct
+models and critics directly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from criticlab.critics.base import Critic
+from criticlab.errors import ConfigError
+from criticlab.models.base import LanguageModel
+
+MODEL_SPECS = ("embedded", "llamacpp:PATH.gguf", "openai:MODEL (with --base-url)")
+LM_STYLES = ("processbench", "stepwise")
+VERIFIERS = ("arithmetic",)
+CRITICS = (*LM_STYLES, *VERIFIERS, "hybrid[:STYLE]", "vote[:A,B,...]", "A,B,... (a vote)")
+
+
+def make_model(spec: str, *, base_url: str | None = None, threads: int | None = None,
+               timeout: float = 120.0, concurrency: int = 8) -> LanguageModel:
+    """``embedded`` | ``llamacpp:PATH.gguf`` | ``openai:MODEL``."""
+    kind, _, arg = spec.partition(":")
+    if kind == "embedded" and not arg:
+        from criticlab.models.llamacpp import LlamaCppModel
+        return LlamaCppModel(n_threads=threads)
+    if kind == "llamacpp" and arg:
+        from criticlab.models.llamacpp import LlamaCppModel
+        return LlamaCppModel(arg, n_threads=threads)
+    if kind == "openai" and arg:
+        from criticlab.models.openai import OpenAIModel
+        return OpenAIModel(arg, base_url=base_url, timeout=timeout, concurrency=concurrency)
+    raise ConfigError(f"unknown model {spec!r}; use one of: {', '.join(MODEL_SPECS)}")
+
+
+def make_critic(spec: str, model: Callable[[], LanguageModel], *, samples: int = 1,
+                template: str | None = None) -> Critic:
+    """Build a critic from its name; ``model`` is called only if the critic needs an LM."""
+    from criticlab.critics.arithmetic import ArithmeticCritic
+    from criticlab.critics.ensemble import HybridCritic, VoteCritic
+    from criticlab.critics.prompted import PromptedCritic
+
+    name, _, arg = spec.strip().partition(":")
+    if "," in spec and name != "vote":
+        name, arg = "vote", spec
+    if name in LM_STYLES and not arg:
+        lm = PromptedCritic(model(), name, template=template)
+        return VoteCritic([lm], samples) if samples > 1 else lm
+    if name == "arithmetic" and not arg:
+        return ArithmeticCritic()
+    if name == "hybrid":
+        style = arg or "stepwise"
+        lm_critic = make_critic(style, model, samples=samples, template=template)
+        return HybridCritic([ArithmeticCritic()], lm_critic)
+    if name == "vote":
+        parts = [p for p in (arg or "processbench").split(",") if p.strip()]
+        critics = [make_critic(p, model, template=template) for p in parts]
+        return VoteCritic(critics, max(samples, 1 if len(critics) > 1 else 8))
+    raise ConfigError(f"unknown critic {spec!r}; use one of: {', '.join(CRITICS)}")

@@ -1,0 +1,247 @@
+"""The store: one SQLite file (WAL) that caches every model response and keeps run results.
+
+Every model request is keyed by a hash of (model name, messages, sampling parameters, seed,
+sample index). :class:`CachedModel` wraps any :class:`LanguageModel` so that a repeated
+request is answered from the store without calling the engine, and a crashed run resumes
+where it stopped. Each write is its own transaction, so a kill loses at most the request in
+flight and never leaves half a result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from criticlab.errors import ConfigError
+from criticlab.models.base import GenerateConfig, Generation, LanguageModel, Message
+from criticlab.types import Usage
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    request TEXT NOT NULL,
+    response TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+    run TEXT NOT NULL,
+    item TEXT NOT NULL,
+    result TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (run, item)
+);
+"""
+
+
+def request_key(
+    model: str, messages: Sequence[Message], config: GenerateConfig, index: int
+) -> str:
+    """The cache key of sample ``index`` of a request (``config.n`` is not part of it, so a
+    request for 8 samples reuses the 4 already stored)."""
+    payload = {
+        "model": model,
+        "messages": [m.to_dict() for m in messages],
+        "params": config.params(),
+        "seed": config.seed,
+        "index": index,
+    }
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class Store:
+    """A SQLite store at ``path`` (created with its parent folder when missing).
+
+    Safe to share between coroutines and threads of one process; several processes may open
+    the same file (WAL mode, with a busy timeout).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                str(self.path), check_same_thread=False, isolation_level=None, timeout=30.0
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as e:
+            raise ConfigError(f"cannot open the store {self.path}: {e}") from e
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- responses ---------------------------------------------------------------------------
+    def get_response(self, key: str) -> Generation | None:
+        with self._lock:
+            row = self._db.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
+        return None if row is None else Generation.from_dict(json.loads(row[0]))
+
+    def put_response(
+        self, key: str, model: str, request: Mapping[str, Any], generation: Generation
+    ) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO responses (key, model, request, response, created) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (
+                    key,
+                    model,
+                    json.dumps(request, ensure_ascii=False),
+                    json.dumps(generation.to_dict(), ensure_ascii=False),
+                    time.time(),
+                ),
+            )
+
+    def count_responses(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+
+    # -- run results -------------------------------------------------------------------------
+    def put_result(self, run: str, item: str, result: Mapping[str, Any]) -> bool:
+        """Record one item's result; the first write wins. Returns False when the item was
+        already recorded (so a resumed run never writes a result twice)."""
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO results (run, item, result, created) VALUES (?, ?, ?, ?)",
+                (run, item, json.dumps(result, ensure_ascii=False), time.time()),
+            )
+            return cur.rowcount == 1
+
+    def get_result(self, run: str, item: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT result FROM results WHERE run = ? AND item = ?", (run, item)
+            ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def results(self, run: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """All results of ``run`` in the order they were written."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT item, result FROM results WHERE run = ? ORDER BY rowid", (run,)
+            ).fetchall()
+        for item, blob in rows:
+            yield item, dict(json.loads(blob))
+
+
+@dataclass
+class CacheStats:
+    calls: int = 0
+    """Requests sent to the engine."""
+    hits: int = 0
+    """Samples answered from the store."""
+
+
+class CachedModel:
+    """A :class:`LanguageModel` that answers repeated requests from a :class:`Store`.
+
+    Missing samples of an n-sample request are asked of the engine in contiguous runs; the
+    run starting at sample ``a`` is sent with ``seed + a`` so that samples stay reproducible
+    on engines that honour seeds. Concurrent identical requests share one engine call.
+    """
+
+    def __init__(self, model: LanguageModel, store: Store | None) -> None:
+        self.model = model
+        self.name = model.name
+        self.store = store
+        self.stats = CacheStats()
+        self._inflight: dict[str, asyncio.Future[Generation]] = {}
+
+    async def generate(
+        self, messages: Sequence[Message], config: GenerateConfig
+    ) -> list[Generation]:
+        if self.store is None:
+            self.stats.calls += 1
+            return await self.model.generate(messages, config)
+        keys = [request_key(self.name, messages, config, i) for i in range(config.n)]
+        out: list[Generation | None] = [None] * config.n
+        waiting: dict[int, asyncio.Future[Generation]] = {}
+        missing: list[int] = []
+        for i, key in enumerate(keys):
+            if key in self._inflight:
+                waiting[i] = self._inflight[key]
+                continue
+            hit = self.store.get_response(key)
+            if hit is not None:
+                self.stats.hits += 1
+                out[i] = _as_cached(hit)
+            else:
+                missing.append(i)
+        loop = asyncio.get_running_loop()
+        mine = {i: loop.create_future() for i in missing}
+        for i, fut in mine.items():
+            self._inflight[keys[i]] = fut
+        try:
+            for start, stop in _runs(missing):
+                sub = replace(
+                    config,
+                    n=stop - start,
+                    seed=None if config.seed is None else config.seed + start,
+                )
+                self.stats.calls += 1
+                gens = await self.model.generate(messages, sub)
+                if len(gens) != stop - start:
+                    raise RuntimeError(
+                        f"{self.name} returned {len(gens)} samples for n={stop - start}"
+                    )
+                for i, gen in zip(range(start, stop), gens, strict=True):
+                    request = {
+                        "messages": [m.to_dict() for m in messages],
+                        "params": config.params(),
+                        "seed": config.seed,
+                        "index": i,
+                    }
+                    self.store.put_response(keys[i], self.name, request, gen)
+                    out[i] = gen
+                    mine[i].set_result(gen)
+        except BaseException as e:
+            for fut in mine.values():
+                if not fut.done():
+                    fut.set_exception(e)
+                    fut.exception()  # mark retrieved: the caller below sees it instead
+            raise
+        finally:
+            for i in mine:
+                self._inflight.pop(keys[i], None)
+        for i, fut in waiting.items():
+            out[i] = _as_cached(await asyncio.shield(fut))
+            self.stats.hits += 1
+        return [g for g in out if g is not None]
+
+
+def _as_cached(gen: Generation) -> Generation:
+    u = gen.usage
+    return replace(gen, usage=Usage(u.prompt_tokens, u.completion_tokens, calls=0, cached=1))
+
+
+def _runs(indices: Sequence[int]) -> list[tuple[int, int]]:
+    """Contiguous runs of sorted indices as half-open ranges: [0,1,2,5] -> [(0,3),(5,6)]."""
+    runs: list[tuple[int, int]] = []
+    for i in indices:
+        if runs and runs[-1][1] == i:
+            runs[-1] = (runs[-1][0], i + 1)
+        else:
+            runs.append((i, i + 1))
+    return runs

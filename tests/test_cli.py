@@ -1,0 +1,68 @@
+"""The command line as a user runs it: a real process, real exit codes."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def run(*args, stdin=None, env_store=None, tmp_path=None):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path or ROOT), "COLUMNS": "200",
+           "CRITICLAB_STORE": str((tmp_path or ROOT) / "store.sqlite")}
+    return subprocess.run(
+        [sys.executable, "-m", "criticlab", *args], input=stdin, capture_output=True,
+        cwd=ROOT, env=env, timeout=600,
+    )
+
+
+def test_bad_records_are_reported_and_good_ones_critiqued(tmp_path):
+    data = tmp_path / "mixed.jsonl"
+    data.write_bytes(
+        b'{"id": "good1", "problem": "q", "steps": ["3 * 4 = 12", "12 + 1 = 14"]}\n'
+        b'{broken\n'
+        b'{"steps": ["1 + 1 = 2"]}\n'
+        b'{"problem": "q", "steps": []}\n'
+        b'{"problem": "caf\xe9", "steps": ["a"]}\n'
+        b'{"id": "good2", "problem": "q", "solution": "2 + 2 = 4"}\n'
+    )
+    p = run("critique", str(data), "--critic", "arithmetic", "--json", tmp_path=tmp_path)
+    assert p.returncode == 2
+    err = p.stderr.decode().strip().splitlines()
+    assert f"error: {data}:2: invalid JSON" in err[0]
+    assert err[1] == f"error: {data}:3: problem: missing (each record needs the problem text)"
+    assert err[2] == f"error: {data}:4: steps: is empty (give at least one step)"
+    assert err[3] == f"error: {data}:5: problem: contains bytes that are not valid UTF-8"
+    assert "Traceback" not in p.stderr.decode()
+    rows = [json.loads(line) for line in p.stdout.decode().splitlines()]
+    assert [r["example"]["problem"]["id"] for r in rows] == ["good1", "good2"]
+    assert rows[0]["critique"]["first_error"] == 1
+    assert rows[1]["critique"]["verdict"] == "correct"
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["critique", "does/not/exist.json"], "does/not/exist.json: no such file"),
+    (["critique", "examples/demo.json", "--critic", "oracle"], "unknown critic 'oracle'"),
+    (["critique", "examples/demo.json", "--model", "gpt9", "--critic", "stepwise"],
+     "unknown model 'gpt9'"),
+    (["critique", "examples/demo.json", "--model", "llamacpp:/no/such.gguf",
+      "--critic", "stepwise"], "/no/such.gguf: no such GGUF file"),
+    (["critique", "examples/demo.json", "--samples", "0"], "--samples must be at least 1"),
+])
+def test_user_errors_are_one_line_exit_2(args, needle, tmp_path):
+    p = run(*args, tmp_path=tmp_path)
+    err = p.stderr.decode().strip()
+    assert p.returncode == 2, err
+    assert needle in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_stdin_and_human_table(tmp_path):
+    rec = {"id": "s", "problem": "Sam buys 3 pens at $2.", "solution": "3 * 2 = 7\nSo $7."}
+    p = run("critique", "-", "--critic", "arithmetic", stdin=json.dumps(rec).encode(),
+            tmp_path=tmp_path)
+    out = p.stdout.decode()
+    assert p.returncode == 0, p.stderr.decode()
+    assert "first error: step 1" in out and "incorrect" in out and "3 * 2 = 6" in out
+    assert "1 critiqued, 1 with an error" in p.stderr.decode()

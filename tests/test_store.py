@@ -1,0 +1,115 @@
+import asyncio
+import sqlite3
+
+import pytest
+
+from criticlab.models.base import GenerateConfig, Message
+from criticlab.models.scripted import ScriptedModel
+from criticlab.store import CachedModel, Store, request_key
+
+MSGS = [Message("user", "hi")]
+
+
+def counter_model():
+    return ScriptedModel(lambda m, c, i: f"seed={c.seed} i={i}")
+
+
+async def test_repeat_is_answered_from_store(tmp_path):
+    model = counter_model()
+    with Store(tmp_path / "s.sqlite") as store:
+        cm = CachedModel(model, store)
+        first = await cm.generate(MSGS, GenerateConfig(seed=7))
+        again = await cm.generate(MSGS, GenerateConfig(seed=7))
+    assert [g.text for g in first] == [g.text for g in again] == ["seed=7 i=0"]
+    assert len(model.requests) == 1
+    assert cm.stats.calls == 1 and cm.stats.hits == 1
+    assert first[0].usage.calls == 1 and again[0].usage.calls == 0 and again[0].usage.cached == 1
+
+
+async def test_survives_reopen(tmp_path):
+    path = tmp_path / "s.sqlite"
+    with Store(path) as store:
+        await CachedModel(counter_model(), store).generate(MSGS, GenerateConfig())
+    model = counter_model()
+    with Store(path) as store:
+        out = await CachedModel(model, store).generate(MSGS, GenerateConfig())
+    assert out[0].text == "seed=0 i=0" and model.requests == []
+
+
+async def test_partial_samples_reuse_stored_ones(tmp_path):
+    model = counter_model()
+    with Store(tmp_path / "s.sqlite") as store:
+        cm = CachedModel(model, store)
+        four = await cm.generate(MSGS, GenerateConfig(n=4, seed=10, temperature=1.0))
+        eight = await cm.generate(MSGS, GenerateConfig(n=8, seed=10, temperature=1.0))
+    assert [g.text for g in eight[:4]] == [g.text for g in four]
+    # the missing samples 4..7 were asked for in one request starting at seed 10 + 4
+    assert len(model.requests) == 2
+    assert model.requests[1][1].n == 4 and model.requests[1][1].seed == 14
+    assert [g.text for g in eight[4:]] == [f"seed=14 i={i}" for i in range(4)]
+
+
+def test_key_depends_on_everything_but_n():
+    base = GenerateConfig(seed=1)
+    k = request_key("m", MSGS, base, 0)
+    assert k == request_key("m", MSGS, GenerateConfig(seed=1, n=5), 0)
+    assert k != request_key("m2", MSGS, base, 0)
+    assert k != request_key("m", [Message("user", "hi!")], base, 0)
+    assert k != request_key("m", MSGS, GenerateConfig(seed=2), 0)
+    assert k != request_key("m", MSGS, GenerateConfig(seed=1, temperature=0.5), 0)
+    assert k != request_key("m", MSGS, base, 1)
+
+
+async def test_concurrent_identical_requests_share_one_call(tmp_path):
+    calls = 0
+
+    class Slow:
+        name = "slow"
+
+        async def generate(self, messages, config):
+            nonlocal calls
+            calls += 1
+            await asyncio.sleep(0.05)
+            return await ScriptedModel(["x"]).generate(messages, config)
+
+    with Store(tmp_path / "s.sqlite") as store:
+        cm = CachedModel(Slow(), store)
+        outs = await asyncio.gather(*(cm.generate(MSGS, GenerateConfig()) for _ in range(5)))
+    assert calls == 1 and {o[0].text for o in outs} == {"x"}
+
+
+async def test_failure_is_not_cached(tmp_path):
+    class Failing:
+        name = "f"
+
+        async def generate(self, messages, config):
+            raise RuntimeError("engine down")
+
+    with Store(tmp_path / "s.sqlite") as store:
+        with pytest.raises(RuntimeError, match="engine down"):
+            await CachedModel(Failing(), store).generate(MSGS, GenerateConfig())
+        assert store.count_responses() == 0
+
+
+def test_results_written_once(tmp_path):
+    with Store(tmp_path / "s.sqlite") as store:
+        assert store.put_result("run", "a", {"v": 1}) is True
+        assert store.put_result("run", "a", {"v": 2}) is False
+        store.put_result("run", "b", {"v": 3})
+        assert store.get_result("run", "a") == {"v": 1}
+        assert list(store.results("run")) == [("a", {"v": 1}), ("b", {"v": 3})]
+        assert store.get_result("other", "a") is None
+
+
+def test_wal_mode(tmp_path):
+    Store(tmp_path / "s.sqlite").close()
+    mode = sqlite3.connect(tmp_path / "s.sqlite").execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+
+
+async def test_no_store_passes_through():
+    model = counter_model()
+    cm = CachedModel(model, None)
+    await cm.generate(MSGS, GenerateConfig())
+    await cm.generate(MSGS, GenerateConfig())
+    assert len(model.requests) == 2
