@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	CRITICLAB_STORE=$(VENV)/demo-store.sqlite $(PY) -m criticlab critique examples/demo.json --critic hybrid
+	CRITICLAB_STORE=$(VENV)/demo-store.sqlite $(PY) -m criticlab critique examples/demo.json --critic hybrid:processbench --max-tokens 256
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -1,7 +1,14 @@
 import pytest
 
 from criticlab.types import (
-    Critique, Example, Gold, Problem, Result, Solution, StepVerdict, Usage,
+    Critique,
+    Example,
+    Gold,
+    Problem,
+    Result,
+    Solution,
+    StepVerdict,
+    Usage,
 )
 
 CRIT = Critique(

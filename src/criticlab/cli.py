@@ -29,6 +29,7 @@ from criticlab.types import Critique, Example, Result
 
 app = typer.Typer(
     add_completion=False,
+    pretty_exceptions_enable=False,
     no_args_is_help=True,
     help="criticlab: judge a solution step by step, find the first wrong step and say why.",
 )
@@ -55,6 +56,7 @@ def critique(
         str | None, typer.Option(help="OpenAI-compatible server for openai:MODEL.")
     ] = None,
     samples: Annotated[int, typer.Option(help="Sampled critiques per solution (maj@n).")] = 1,
+    max_tokens: Annotated[int, typer.Option(help="Longest critique, in tokens.")] = 1024,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON line per record.")] = False,
     template: Annotated[
         str | None, typer.Option(help="Prompt template file with {problem} and {steps}.")
@@ -74,6 +76,8 @@ def critique(
         raise ConfigError("--samples must be at least 1")
     if concurrency < 1:
         raise ConfigError("--concurrency must be at least 1")
+    if max_tokens < 1:
+        raise ConfigError("--max-tokens must be at least 1")
     db = None if no_cache else Store(store or default_store_path())
     cached: list[CachedModel] = []
 
@@ -87,14 +91,14 @@ def critique(
         cached.append(m)
         return m
 
-    built = make_critic(critic, lm, samples=samples, template=template)
+    built = make_critic(critic, lm, samples=samples, template=template, max_tokens=max_tokens)
     items = list(read_examples(file))
     examples = [x for x in items if isinstance(x, Example)]
     bad = [x for x in items if isinstance(x, InputError)]
     for e in bad:
         err.print(f"[red]error:[/red] {e}", markup=True, soft_wrap=True)
     try:
-        results = asyncio.run(_critique_all(built, examples, concurrency, json_out))
+        results = asyncio.run(_critique_all(built, examples, concurrency, json_out, cached))
     finally:
         if db is not None:
             db.close()
@@ -107,7 +111,8 @@ def critique(
 
 
 async def _critique_all(
-    critic: Critic, examples: Sequence[Example], concurrency: int, json_out: bool
+    critic: Critic, examples: Sequence[Example], concurrency: int, json_out: bool,
+    models: Sequence[CachedModel],
 ) -> list[Result]:
     sem = asyncio.Semaphore(concurrency)
 
@@ -136,6 +141,8 @@ async def _critique_all(
         finally:
             for t in tasks:
                 t.cancel()
+            for m in models:
+                await m.aclose()
     return results
 
 
@@ -148,7 +155,9 @@ def _emit(r: Result, json_out: bool, console: Console) -> None:
         err.print(f"[red]error:[/red] {r.example.problem.id}: {r.error}", soft_wrap=True)
         return
     assert r.critique is not None
-    out.print(render_critique(r.example, r.critique))
+    console.print(render_critique(r.example, r.critique))
+    console.print()
+    console.file.flush()
 
 
 def render_critique(ex: Example, c: Critique) -> Table:
@@ -179,21 +188,25 @@ def render_critique(ex: Example, c: Critique) -> Table:
         v = verdicts.get(i)
         verdict = v.verdict if v else "unknown"
         is_first = i == c.first_error
+        # Text(), not str: model output and "[arithmetic]" tags must not be read as markup.
         table.add_row(
             str(i + 1),
-            text if len(text) <= 400 else text[:400] + "…",
+            Text(text if len(text) <= 400 else text[:400] + "…"),
             Text(verdict + (" ◀ first error" if is_first else ""), style=colours[verdict]),
-            v.explanation if v else "",
+            Text(v.explanation if v else ""),
             style="on grey15" if is_first else None,
         )
     if c.feedback and c.parsed:
-        table.caption = c.feedback if len(c.feedback) < 600 else c.feedback[:600] + "…"
+        table.caption = Text(_clip(c.feedback, 600))
         table.caption_justify = "left"
     elif not c.parsed:
-        raw = c.raw.strip()
-        table.caption = f"{c.feedback}\nraw: {raw[:600]}{'…' if len(raw) > 600 else ''}"
+        table.caption = Text(f"{c.feedback}\nraw: {_clip(c.raw.strip(), 600)}")
         table.caption_justify = "left"
     return table
+
+
+def _clip(s: str, n: int) -> str:
+    return s if len(s) <= n else s[:n] + "…"
 
 
 def _summary(results: Sequence[Result], cached: Sequence[CachedModel]) -> None:

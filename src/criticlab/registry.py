@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from criticlab.critics.base import Critic
 from criticlab.errors import ConfigError
-from criticlab.models.base import LanguageModel
+from criticlab.models.base import GenerateConfig, LanguageModel
 
 MODEL_SPECS = ("embedded", "llamacpp:PATH.gguf", "openai:MODEL (with --base-url)")
 LM_STYLES = ("processbench", "stepwise")
@@ -32,7 +32,7 @@ def make_model(spec: str, *, base_url: str | None = None, threads: int | None = 
 
 
 def make_critic(spec: str, model: Callable[[], LanguageModel], *, samples: int = 1,
-                template: str | None = None) -> Critic:
+                 template: str | None = None, max_tokens: int = 1024) -> Critic:
     """Build a critic from its name; ``model`` is called only if the critic needs an LM."""
     from criticlab.critics.arithmetic import ArithmeticCritic
     from criticlab.critics.ensemble import HybridCritic, VoteCritic
@@ -42,16 +42,19 @@ def make_critic(spec: str, model: Callable[[], LanguageModel], *, samples: int =
     if "," in spec and name != "vote":
         name, arg = "vote", spec
     if name in LM_STYLES and not arg:
-        lm = PromptedCritic(model(), name, template=template)
+        config = GenerateConfig(temperature=0.0, max_tokens=max_tokens)
+        lm = PromptedCritic(model(), name, config=config, template=template)
         return VoteCritic([lm], samples) if samples > 1 else lm
     if name == "arithmetic" and not arg:
         return ArithmeticCritic()
     if name == "hybrid":
         style = arg or "stepwise"
-        lm_critic = make_critic(style, model, samples=samples, template=template)
+        lm_critic = make_critic(style, model, samples=samples, template=template,
+                                max_tokens=max_tokens)
         return HybridCritic([ArithmeticCritic()], lm_critic)
     if name == "vote":
         parts = [p for p in (arg or "processbench").split(",") if p.strip()]
-        critics = [make_critic(p, model, template=template) for p in parts]
+        critics = [make_critic(p, model, template=template, max_tokens=max_tokens)
+                   for p in parts]
         return VoteCritic(critics, max(samples, 1 if len(critics) > 1 else 8))
     raise ConfigError(f"unknown critic {spec!r}; use one of: {', '.join(CRITICS)}")

@@ -13,7 +13,8 @@ import re
 from collections.abc import Sequence
 
 _STEP_MARKER = re.compile(
-    r"^[ \t]*(?:[#*_]+[ \t]*)*step[ \t]*(\d+)[ \t]*(?:[*_]+[ \t]*)?[:.)\-–—]?(?:[ \t]*[*_]+)?[ \t]*",
+    r"^[ \t]*(?:[#*_]+[ \t]*)*step[ \t]*(\d+)[ \t]*(?:[*_]+[ \t]*)?[:.)\-–—]?"
+    r"(?:[ \t]*[*_]+)?[ \t]*",
     re.IGNORECASE | re.MULTILINE,
 )
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")

@@ -95,7 +95,9 @@ class Store:
     # -- responses ---------------------------------------------------------------------------
     def get_response(self, key: str) -> Generation | None:
         with self._lock:
-            row = self._db.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
+            row = self._db.execute(
+                "SELECT response FROM responses WHERE key = ?", (key,)
+            ).fetchone()
         return None if row is None else Generation.from_dict(json.loads(row[0]))
 
     def put_response(
@@ -168,6 +170,12 @@ class CachedModel:
         self.store = store
         self.stats = CacheStats()
         self._inflight: dict[str, asyncio.Future[Generation]] = {}
+
+    async def aclose(self) -> None:
+        """Close the wrapped model's connections, if it holds any."""
+        close = getattr(self.model, "aclose", None)
+        if close is not None:
+            await close()
 
     async def generate(
         self, messages: Sequence[Message], config: GenerateConfig

@@ -168,9 +168,10 @@ def _gold(rec: Mapping[str, Any], n_steps: int) -> Gold | None:
     fac = rec.get("final_answer_correct")
     if label is None and fac is None:
         return None
-    if label is not None:
-        if not isinstance(label, int) or isinstance(label, bool) or not -1 <= label < n_steps:
-            raise InputError(f"must be an integer from -1 to {n_steps - 1}", field="label")
+    if label is not None and (
+        not isinstance(label, int) or isinstance(label, bool) or not -1 <= label < n_steps
+    ):
+        raise InputError(f"must be an integer from -1 to {n_steps - 1}", field="label")
     if fac is not None and not isinstance(fac, bool):
         raise InputError("must be true or false", field="final_answer_correct")
     return Gold(None if label in (None, -1) else label, None, fac)

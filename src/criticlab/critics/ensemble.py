@@ -10,7 +10,7 @@ from typing import Protocol, runtime_checkable
 
 from criticlab.critics.base import Critic
 from criticlab.errors import ConfigError
-from criticlab.types import Critique, Problem, Solution, StepVerdict, Usage
+from criticlab.types import Critique, Overall, Problem, Solution, StepVerdict, Usage
 
 
 @runtime_checkable
@@ -112,12 +112,13 @@ class HybridCritic:
         steps: list[StepVerdict] = []
         for i in range(len(solution.steps)):
             steps.append(self._step(i, ver, lm_crit))
-        found_by = {}
-        for name, c in [(v.name, c) for v, c in ver] + (
-            [(self.lm.name, lm_crit)] if self.lm is not None and lm_crit is not None else []
-        ):
+        found_by: dict[int, tuple[str, Critique]] = {}
+        named = [(v.name, c) for v, c in ver]
+        if self.lm is not None and lm_crit is not None:
+            named.append((self.lm.name, lm_crit))
+        for name, c in named:
             if c.parsed and c.first_error is not None:
-                found_by.setdefault(c.first_error, name)
+                found_by.setdefault(c.first_error, (name, c))
         first_error = min(found_by) if found_by else None
         lm_ok = lm_crit is None or lm_crit.parsed
         raw = "\n---\n".join(f"[{comp.name}]\n{c.raw}" for comp, c in zip(components, crits,
@@ -126,16 +127,22 @@ class HybridCritic:
             return Critique(tuple(steps), None, None, "unparsed: the LM critic's output could "
                             "not be read and no verifier found an error", raw=raw,
                             parsed=False, critic=self.name, usage=usage)
+        verdict: Overall | None
         if first_error is not None:
             verdict = "incorrect"
-            feedback = (f"Step {first_error + 1} is the first error, found by "
-                        f"{found_by[first_error]}: {steps[first_error].explanation}")
+            finder, fc = found_by[first_error]
+            why = _step_of(fc, first_error)
+            feedback = (f"Step {first_error + 1} is the first error, found by {finder}: "
+                        f"{why.explanation if why else fc.feedback}").rstrip(": ")
+            if lm_crit is not None and not lm_crit.parsed and self.lm is not None:
+                feedback += (f"\n({self.lm.name}'s output could not be read: "
+                             f"{lm_crit.feedback})")
         else:
             decided = [c.verdict for c in crits if c.parsed and c.verdict is not None]
             verdict = "correct" if decided else None
             feedback = "no error found" if decided else "no component could judge the solution"
-        return Critique(tuple(steps), first_error, verdict, feedback,  # type: ignore[arg-type]
-                        raw=raw, critic=self.name, usage=usage)
+        return Critique(tuple(steps), first_error, verdict, feedback, raw=raw, critic=self.name,
+                        usage=usage)
 
     def _step(
         self, i: int, ver: list[tuple[Critic, Critique]], lm_crit: Critique | None

@@ -72,13 +72,14 @@ _WORDS: dict[str, Verdict] = {
 }
 _WORD = "|".join(sorted(_WORDS, key=len, reverse=True))
 _DECOR = r"[\s*_#>`\[\]()]*"
+_LEAD = r"[\s*_#>`\[\]()\-•+]*"  # also list bullets
 _STEP_LINE = re.compile(
-    rf"^{_DECOR}(?:step|paragraph)?{_DECOR}(\d+){_DECOR}[:.)\-–—]?{_DECOR}"
+    rf"^{_LEAD}(?:step|paragraph)?{_DECOR}(\d+){_DECOR}[:.)\-–—]?{_DECOR}"
     rf"(?:verdict{_DECOR}[:=\-]?{_DECOR})?(not\s+correct|{_WORD})\b{_DECOR}[:.,;\-–—]?\s*(.*)$",
     re.IGNORECASE,
 )
 _OVERALL_LINE = re.compile(
-    rf"^{_DECOR}(?:overall|final)(?:\s+(?:verdict|judge?ment|assessment|answer))?{_DECOR}"
+    rf"^{_LEAD}(?:overall|final)(?:\s+(?:verdict|judge?ment|assessment|answer))?{_DECOR}"
     rf"[:=\-–—]?{_DECOR}(not\s+correct|{_WORD})\b",
     re.IGNORECASE,
 )

@@ -28,6 +28,8 @@ class Style:
     template: str
     render: Callable[[Sequence[str]], str]
     parse: Callable[[str, int, str], Critique]
+    stop: Callable[[int], tuple[str, ...]] = lambda n_steps: ()
+    """Stop sequences for a solution of n steps (the protocol's own decoding uses none)."""
 
 
 def _parse_processbench(text: str, n_steps: int, critic: str) -> Critique:
@@ -36,7 +38,9 @@ def _parse_processbench(text: str, n_steps: int, critic: str) -> Critique:
 
 STYLES: dict[str, Style] = {
     "processbench": Style("processbench.txt", render_paragraphs, _parse_processbench),
-    "stepwise": Style("stepwise.txt", render_numbered, parse_stepwise),
+    # A verdict for a step the solution does not have means the model is rambling: stop there.
+    "stepwise": Style("stepwise.txt", render_numbered, parse_stepwise,
+                      lambda n: (f"\nStep {n + 1}:",)),
 }
 
 PLACEHOLDERS = ("{problem}", "{steps}")
@@ -112,7 +116,11 @@ class PromptedCritic:
     async def _run(
         self, problem: Problem, solution: Solution, config: GenerateConfig
     ) -> list[Critique]:
-        gens = await self.model.generate(self.messages(problem, solution), config)
+        n_steps = len(solution.steps)
+        stop = config.stop + STYLES[self.style].stop(n_steps)
+        gens = await self.model.generate(
+            self.messages(problem, solution), replace(config, stop=stop)
+        )
         return [self._parse(g, len(solution.steps)) for g in gens]
 
     def _parse(self, gen: Generation, n_steps: int) -> Critique:

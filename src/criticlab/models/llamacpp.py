@@ -73,7 +73,7 @@ class LlamaCppModel:
         name: str | None = None,
     ) -> None:
         try:
-            from llama_cpp import Llama
+            import llama_cpp  # noqa: F401
         except ImportError as e:
             raise ConfigError(f"llama-cpp-python is not installed: {INSTALL_HINT}") from e
         self.path = Path(path) if path is not None else embedded_model_path()
@@ -82,17 +82,25 @@ class LlamaCppModel:
         self.name = name or (
             "embedded:" + self.path.name if path is None else f"llamacpp:{self.path.name}"
         )
+        self._n_ctx = n_ctx
+        self._n_threads = n_threads or default_threads()
+        self._logits_all = False
+        self._llm = self._load(logits_all=False)
+        self._lock = threading.Lock()
+
+    def _load(self, *, logits_all: bool) -> Any:
+        from llama_cpp import Llama
+
         try:
-            self._llm = Llama(
+            return Llama(
                 model_path=str(self.path),
-                n_ctx=n_ctx,
-                n_threads=n_threads or default_threads(),
-                logits_all=False,
+                n_ctx=self._n_ctx,
+                n_threads=self._n_threads,
+                logits_all=logits_all,
                 verbose=False,
             )
         except Exception as e:  # llama.cpp reports a bad file as ValueError or RuntimeError
             raise ConfigError(f"{self.path}: cannot load as GGUF: {e}") from e
-        self._lock = threading.Lock()
 
     async def generate(
         self, messages: Sequence[Message], config: GenerateConfig
@@ -104,6 +112,12 @@ class LlamaCppModel:
     ) -> list[Generation]:
         gens = []
         with self._lock:
+            if config.logprobs and not self._logits_all:
+                # llama.cpp keeps every position's logits only when asked at load time
+                # (n_ctx x vocab floats), so pay for it only once logprobs are wanted.
+                log.info("reloading %s with logits_all=True for logprobs", self.path.name)
+                self._llm = self._load(logits_all=True)
+                self._logits_all = True
             for i in range(config.n):
                 seed = None if config.seed is None else config.seed + i
                 gens.append(self._one(messages, config, seed))
@@ -183,7 +197,7 @@ def serve(
         "--n_threads", str(n_threads or default_threads()), "--n_ctx", str(n_ctx),
     ]
     # The server logs every request: a pipe would fill up and stall it, so log to a file.
-    logfile = tempfile.TemporaryFile()
+    logfile = tempfile.TemporaryFile()  # noqa: SIM115 (closed in the finally below)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=logfile)
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
@@ -198,7 +212,9 @@ def serve(
                     break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise ModelError(f"llama.cpp server did not start in {startup_timeout}s")
+                    raise ModelError(
+                        f"llama.cpp server did not start in {startup_timeout}s"
+                    ) from None
                 time.sleep(0.2)
         yield base_url
     finally:
