@@ -1,7 +1,8 @@
 """criticlab's overhead over a bare OpenAI client, on one local llama.cpp server.
 
-The same N critique requests (ProcessBench prompts for the first N records of
-ProcessBench-GSM8K when ../shared/data is present, else synthetic word problems) are sent
+The same N critique requests (short synthetic word problems by default, so that the
+server's own work is small and criticlab's overhead shows; ``--processbench`` uses the first N
+records of ProcessBench-GSM8K from ../shared/data) are sent
 (a) by criticlab: PromptedCritic -> CachedModel (a fresh store, so every request really goes
     out and is written to SQLite) -> OpenAIModel, and
 (b) by a bare ``openai.AsyncOpenAI`` client with the same messages and parameters,
@@ -34,8 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "processbench" / "gsm8k.json"
 
 
-def items(n: int) -> list[tuple[Problem, Solution]]:
-    if DATA.is_file():
+def items(n: int, processbench: bool) -> list[tuple[Problem, Solution]]:
+    if processbench:
+        if not DATA.is_file():
+            raise SystemExit(f"{DATA} not found: run without --processbench")
         recs = json.loads(DATA.read_text(encoding="utf-8"))[:n]
         return [(Problem(str(r["id"]), r["problem"]), Solution(tuple(r["steps"]))) for r in recs]
     out = []
@@ -85,19 +88,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=64)
     ap.add_argument("--concurrency", type=int, default=8)
-    ap.add_argument("--max-tokens", type=int, default=48)
-    ap.add_argument("--rounds", type=int, default=2, help="pairs of runs per side")
+    ap.add_argument("--max-tokens", type=int, default=32)
+    ap.add_argument("--rounds", type=int, default=2, help="runs per side")
+    ap.add_argument("--processbench", action="store_true", help="real ProcessBench prompts")
     args = ap.parse_args()
-    work = items(args.n)
+    work = items(args.n, args.processbench)
     config = GenerateConfig(temperature=0.0, seed=0, max_tokens=args.max_tokens)
-    source = "ProcessBench-GSM8K" if DATA.is_file() else "synthetic problems"
+    source = "ProcessBench-GSM8K" if args.processbench else "synthetic problems"
     print(f"{args.n} requests ({source}), concurrency {args.concurrency}, "
           f"max_tokens {args.max_tokens}, one llama.cpp server on 127.0.0.1")
     times: dict[str, list[float]] = {"bare": [], "criticlab": []}
     with serve(alias="smollm2", n_ctx=4096) as url:
         asyncio.run(run_bare(url, work[:4], args.concurrency, config))  # warm-up
-        order = ["bare", "criticlab", "criticlab", "bare"] * args.rounds
-        for side in order[: 2 * args.rounds]:
+        order = (["bare", "criticlab", "criticlab", "bare"] * args.rounds)[: 2 * args.rounds]
+        for side in order:
             fn = run_bare if side == "bare" else run_criticlab
             t = asyncio.run(fn(url, work, args.concurrency, config))
             times[side].append(t)

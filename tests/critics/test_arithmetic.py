@@ -109,6 +109,29 @@ def test_units_parentheses_powers_and_negatives() -> None:
     assert verdict("60 / 3/4 = 80") == "correct"  # divided by the fraction 3/4
 
 
+def test_modular_steps_check_against_the_named_modulus() -> None:
+    assert verdict(r"\[4^4 = (4^2)^2 = (-1)^2 = 1 \pmod{17}\]") == "correct"
+    assert "not even modulo 11" in check_step("n = 9 + 33/3 = 12, which is 1 modulo 11").explanation
+    assert verdict("In base 8, 7 + 1 = 10") == "unknown"
+
+
+def test_function_arguments_are_not_claims() -> None:
+    text = r"\[ f \left( \frac{1}{3} \right) = 2 \times \frac{1}{3} = \frac{2}{3} \]"
+    assert [c.text for c in extract_claims(text)] == ["2 * (1 / 3) = 2 / 3"]
+    assert verdict(r"\( Q(-1) = P(-1) - (-1) = 1 + 1 = 2 \)") == "correct"
+
+
+def test_rounded_decimals_inside_a_chain() -> None:
+    assert verdict("2/3 * 3 = 0.67 * 3 = 2.01") == "correct"
+    assert verdict("2.5 * 4 = 2.4 * 4") == "incorrect"
+
+
+def test_huge_values_do_not_break_the_explanation() -> None:
+    assert check_step("10^300 * 10^300 = 5").explanation == (
+        '"10 ^ 300 * 10 ^ 300 = 5" is wrong: 10 ^ 300 * 10 ^ 300 ≈ 1e+600')
+    assert verdict("9^9^9 = 5") == "unknown"  # too large to evaluate: not a verdict
+
+
 def test_two_statements_of_one_equation() -> None:
     assert verdict("Total = 20 + 23. Total = 43 minutes.") == "correct"
     assert check_step("Total = 5 + 3. Total = 9.").explanation == (

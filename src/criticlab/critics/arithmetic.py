@@ -1,6 +1,6 @@
 """A model-free critic: re-compute every arithmetic claim in each step, exactly.
 
-Claims are found by :mod:`criticlab.critics.arith_parse` (GSM8K ``<<expr=value>>``
+Claims are found by :mod:`criticlab.critics.arith_claims` (GSM8K ``<<expr=value>>``
 annotations, plain text, LaTeX, percents, currency, thousands separators) and evaluated with
 :class:`fractions.Fraction`. A stated value is accepted when it equals the exact value or is
 a rounding the text itself shows:
@@ -14,37 +14,41 @@ a rounding the text itself shows:
 A percent is read both ways ("50 * 20% = 10" and "10/50 * 100 = 20%"), and a running total
 ("2 * 3 = 6 * 2 = 12") checks each link. A mismatch is not reported when the text suggests
 it is not arithmetic equality: a compound quantity on the right ("= 3 hours 20 minutes") or a
-unit conversion ("2 * 3 feet = 72 inches"). When in doubt the critic says "unknown", never
-"correct".
+unit conversion ("2 * 3 feet = 72 inches" or "$1 / 2 = 50 cents"), or a change of scale in
+a step that counts in thousands or millions. In a step about residues ("mod 17") a claim
+that holds modulo a modulus named in the step is right; in one about bases or carries a
+mismatch is not checked. When in doubt the critic says "unknown", never "correct".
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from fractions import Fraction
 
+from criticlab.critics.arith_claims import Claim, Side, extract_claims
 from criticlab.critics.arith_parse import (
     Bin,
-    Claim,
     Expr,
     Neg,
     Num,
     Pct,
-    Side,
     evaluate,
-    extract_claims,
     has_percent,
     interval,
 )
 from criticlab.critics.base import first_incorrect
 from criticlab.types import Critique, Overall, Problem, Solution, StepVerdict, Verdict
 
+log = logging.getLogger(__name__)
+
 __all__ = ["ArithmeticCritic", "ClaimCheck", "check_claim", "check_step", "extract_claims"]
 
 _CUE = re.compile(
     r"\b(?:approx\w*|about|around|roughly|nearly|almost|estimat\w*|round\w*|whole|remainder"
-    r"|remaining|full|complete|integer|can'?t|cannot)\b|≈|~|\\approx",
+    r"|full|complete|integer|can'?t|cannot|leftover)\b|≈|~|\\approx"
+    r"|\bwith\s+\d+\s+(?:\w+\s+)?(?:remaining|left)",
     re.IGNORECASE,
 )
 # factors between common units: a mismatch by one of them next to different unit words is
@@ -54,6 +58,13 @@ _UNIT_FACTORS = frozenset(
 )
 
 
+# modular, base-n or digit-by-digit arithmetic: "=" may not be plain equality of numbers
+_NOT_DECIMAL = re.compile(
+    r"\bmod(?:ulo)?\b|\\[pb]?mod\b|\\equiv|≡|\bcongruen|\bbase[\s$\\(-]*\d"
+    r"|\bcarr(?:y|ies|ied)\b",
+    re.IGNORECASE,
+)
+_MODULUS = re.compile(r"(?:\\[pb]?mod|\bmod(?:ulo)?)\s*\{?\s*\$?\s*(\d+)", re.IGNORECASE)
 _SCALE_WORD = re.compile(r"\b(?:thousands?|millions?|billions?|trillions?)\b|\d\s?[kKMB]\b")
 _SCALES = frozenset(Fraction(10**k) for k in (3, 6, 9, 12))
 
@@ -86,7 +97,7 @@ def format_value(x: Fraction) -> str:
     """Exact decimal when it terminates ("12.375"), else the fraction and a rounding
     ("10/3 (≈ 3.3333)")."""
     if x.denominator == 1:
-        return str(x.numerator)
+        return str(x.numerator) if x.numerator.bit_length() < 80 else _scientific(x)
     d, k = x.denominator, 0
     for p in (2, 5):
         while d % p == 0:
@@ -98,8 +109,23 @@ def format_value(x: Fraction) -> str:
         n = abs(x.numerator * 10**k // x.denominator)
         digits = str(n).rjust(k + 1, "0")
         sign = "-" if x < 0 else ""
-        return f"{sign}{digits[:-k]}.{digits[-k:]}"
+        if len(digits) <= 24:
+            return f"{sign}{digits[:-k]}.{digits[-k:]}"
+    if len(str(x.numerator)) + len(str(x.denominator)) > 24:
+        return _scientific(x)
     return f"{x.numerator}/{x.denominator} (≈ {float(x):.4f})"
+
+
+def _scientific(x: Fraction) -> str:
+    """"≈ 3.81194e+36" for any size (``float(x)`` overflows past 1e308)."""
+    a = abs(x)
+    e = len(str(a.numerator)) - len(str(a.denominator))
+    m = a / Fraction(10) ** e
+    while m >= 10:
+        m, e = m / 10, e + 1
+    while m < 1:
+        m, e = m * 10, e - 1
+    return f"≈ {'-' if x < 0 else ''}{float(m):.6g}e{e:+d}"
 
 
 def _simple_values(e: Expr) -> list[tuple[Fraction, int]] | None:
@@ -127,8 +153,8 @@ def _values(side: Side) -> list[Fraction]:
     return [v for v in vals if v is not None]
 
 
-def _bounds(side: Side) -> list[tuple[Fraction, Fraction]]:
-    out = [interval(e, m) for e, m in _readings(side)]
+def _bounds(side: Side, rounded_from: int = 3) -> list[tuple[Fraction, Fraction]]:
+    out = [interval(e, m, rounded_from) for e, m in _readings(side)]
     return [b for b in out if b is not None]
 
 
@@ -167,7 +193,6 @@ def check_claim(claim: Claim, loose: bool = False, scaled: bool = False) -> Clai
                for lo, hi in bounds for v, d in simple):
             return ClaimCheck(claim, True, x, "")
         stated = simple[0][0]
-        shown = claim.text
     else:
         rvals = _values(claim.right)
         if not rvals:
@@ -176,15 +201,20 @@ def check_claim(claim: Claim, loose: bool = False, scaled: bool = False) -> Clai
             return ClaimCheck(claim, True, x, "")
         if _running_total(claim.right.expr, lvals, loose, approx):
             return ClaimCheck(claim, True, x, "")
+        # "2/3 * 3 = 0.67 * 3": equal up to the rounding of the decimals written on the right
+        if any(lo <= rhi and rlo <= hi for lo, hi in _bounds(claim.left)
+               for rlo, rhi in _bounds(claim.right, rounded_from=1)):
+            return ClaimCheck(claim, True, x, "")
         stated = rvals[0]
-        shown = claim.text
     if claim.then_number:
         return ClaimCheck(claim, None, x, f'"{claim.text}": a compound quantity, not checked')
-    if _looks_like_conversion(claim, x, stated) or (scaled and x != 0 and (
-            abs(stated / x) in _SCALES or abs(x / stated) in _SCALES if stated else False)):
+    ratio = abs(stated / x) if x and stated else Fraction(1)
+    if _looks_like_conversion(claim, x, stated) or (
+            scaled and (ratio in _SCALES or 1 / ratio in _SCALES)):
         return ClaimCheck(claim, None, x, f'"{claim.text}": looks like a unit conversion')
-    return ClaimCheck(claim, False, x,
-                      f'"{shown}" is wrong: {claim.left.text} = {format_value(x)}')
+    value = format_value(x)
+    sep = " " if value.startswith("≈") else " = "
+    return ClaimCheck(claim, False, x, f'"{claim.text}" is wrong: {claim.left.text}{sep}{value}')
 
 
 def _running_total(right: Expr, lvals: list[Fraction], loose: bool, approx: bool) -> bool:
@@ -230,12 +260,28 @@ def _looks_like_conversion(claim: Claim, x: Fraction, stated: Fraction) -> bool:
     return ratio in _UNIT_FACTORS or 1 / ratio in _UNIT_FACTORS
 
 
+def _modular(check: ClaimCheck, moduli: list[int]) -> ClaimCheck:
+    """A wrong claim in a step about residues, bases or carries: right if it holds modulo a
+    modulus the step names ("4^4 = 1 (mod 17)"), not checked if the step names none."""
+    c, x = check.claim, check.value
+    stated = evaluate(c.right.expr)
+    if x is None or stated is None or x.denominator != 1 or stated.denominator != 1:
+        return check
+    if not moduli:
+        return ClaimCheck(c, None, x, f'"{c.text}": modular or base-n arithmetic, not checked')
+    if any((x - stated) % m == 0 for m in moduli):
+        return ClaimCheck(c, True, x, "")
+    return ClaimCheck(c, False, x, check.message + f" (not even modulo {moduli[0]})")
+
+
 def check_step(text: str, index: int = 0) -> StepVerdict:
     """Verdict on one step: "incorrect" when a claim is wrong (the explanation names it and
     the right value), "correct" when it has at least one checkable claim and all hold,
     "unknown" when it has none. ``score`` is 1.0, 0.0 or None accordingly."""
     loose = _CUE.search(text) is not None
     scaled = _SCALE_WORD.search(text) is not None
+    modular = _NOT_DECIMAL.search(text) is not None
+    moduli = [int(m) for m in _MODULUS.findall(text) if int(m) > 1]
     seen: set[tuple[str, str]] = set()
     checks: list[ClaimCheck] = []
     for c in extract_claims(text):
@@ -243,7 +289,10 @@ def check_step(text: str, index: int = 0) -> StepVerdict:
         if key in seen:
             continue
         seen.add(key)
-        checks.append(check_claim(c, loose, scaled))
+        check = check_claim(c, loose, scaled)
+        if modular and check.ok is False:
+            check = _modular(check, moduli)
+        checks.append(check)
     wrong = [c for c in checks if c.ok is False]
     if wrong:
         return StepVerdict(index, "incorrect", "; ".join(c.message for c in wrong), 0.0)
@@ -273,12 +322,12 @@ class ArithmeticCritic:
     name = "arithmetic"
 
     async def critique(self, problem: Problem, solution: Solution) -> Critique:
-        steps = tuple(check_step(text, i) for i, text in enumerate(solution.steps))
+        steps = tuple(_check_step_safely(text, i) for i, text in enumerate(solution.steps))
         first_error = first_incorrect(steps)
         verdict: Overall | None
         if first_error is not None:
             verdict = "incorrect"
-            feedback = f"Step {first_error}: {steps[first_error].explanation}"
+            feedback = f"Step {first_error} (0-based): {steps[first_error].explanation}"
             more = sum(s.verdict == "incorrect" for s in steps) - 1
             if more:
                 feedback += f" (and {more} later step{'s' if more > 1 else ''} with errors)"
@@ -291,6 +340,15 @@ class ArithmeticCritic:
         score = None if verdict is None else float(verdict == "correct")
         return Critique(steps=steps, first_error=first_error, verdict=verdict,
                         feedback=feedback, score=score, parsed=True, critic=self.name)
+
+
+def _check_step_safely(text: str, index: int) -> StepVerdict:
+    # a verifier over arbitrary text must not stop a run; a failure here is a bug to log
+    try:
+        return check_step(text, index)
+    except (ValueError, ArithmeticError, RecursionError) as e:
+        log.warning("arithmetic verifier failed on step %d: %r", index, e)
+        return StepVerdict(index, "unknown", f"verifier error: {e!r}", None)
 
 
 def _count(steps: tuple[StepVerdict, ...], verdict: Verdict) -> int:

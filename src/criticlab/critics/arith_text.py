@@ -1,0 +1,406 @@
+"""Normalise free text and tokenize it for the arithmetic extractor.
+
+:func:`normalize` rewrites LaTeX, Unicode, currency and markdown into plain operators;
+:func:`tokenize` splits the result with a regex and classifies its words (unit words such as
+"5 apples * 2", operator words such as "times", "of" after a percent or a fraction). Text the
+extractor cannot read with confidence (a time "3:30", a ratio "3:2", an ordinal "2nd", a
+variable "2x", "...", an unknown LaTeX command such as ``\\sqrt``) becomes a poison token.
+The parser is :mod:`criticlab.critics.arith_parse`; claims are found by
+:mod:`criticlab.critics.arith_claims`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+POISON = "¤"  # stands for anything the extractor must not read across
+
+# -- normalisation ----------------------------------------------------------------------------
+
+_FRAC = re.compile(r"\\[dtc]?frac\s*")
+_UNWRAP = re.compile(
+    r"\\(?:text|textbf|textit|textrm|texttt|mathrm|mathbf|mathit|mathsf|mbox|operatorname"
+    r"|boxed|fbox|emph)\s*(?=\{)"
+)
+_SIMPLE_LATEX = {
+    "times": " * ", "cdot": " * ", "ast": " * ", "div": " / ", "approx": " ≈ ",
+    "sim": " ≈ ", "simeq": " ≈ ", "thickapprox": " ≈ ", "approxeq": " ≈ ", "doteq": " ≈ ",
+    "left": "", "right": "", "big": " ", "Big": " ", "bigg": " ", "Bigg": " ", "bigl": " ",
+    "bigr": " ", "Bigl": " ", "Bigr": " ", "quad": " ", "qquad": " ", "displaystyle": " ",
+    "textstyle": " ", "hline": "\n", "newline": "\n", "noindent": " ", "nonumber": " ",
+    "percent": "%", "dollar": " ", "dollars": " ", "euro": " ", "pounds": " ",
+    "neq": " ; ", "ne": " ; ", "leq": " ; ", "le": " ; ", "geq": " ; ", "ge": " ; ",
+    "lt": " ; ", "gt": " ; ", "leqslant": " ; ", "geqslant": " ; ", "Rightarrow": " ; ",
+    "Longrightarrow": " ; ", "rightarrow": " ; ", "to": " ; ", "implies": " ; ",
+    "therefore": " ; ", "because": " ; ", "iff": " ; ", "mapsto": " ; ",
+}
+_UNICODE = {
+    "×": " * ", "✕": " * ", "⋅": " * ", "·": " * ", "∙": " * ", "÷": " / ", "∕": " / ",
+    "−": "-", "＝": "=", "≃": "≈", "≒": "≈", "…": POISON, "√": POISON, "π": POISON,
+    "±": POISON, "∞": POISON, "≠": " ; ", "≤": " ; ", "≥": " ; ", "⇒": " ; ", "→": " ; ",
+    "⟹": " ; ", "—": " ; ", "\u00a0": " ", "\u2009": " ", "\u202f": " ", "’": "'",
+    "²": "^2", "³": "^3", "$": " ", "€": " ", "£": " ", "¥": " ", "₹": " ", "¢": " cents ",
+}
+_VULGAR = {"½": "1/2", "⅓": "1/3", "⅔": "2/3", "¼": "1/4", "¾": "3/4", "⅕": "1/5",
+           "⅖": "2/5", "⅗": "3/5", "⅘": "4/5", "⅙": "1/6", "⅚": "5/6", "⅛": "1/8",
+           "⅜": "3/8", "⅝": "5/8", "⅞": "7/8"}
+
+
+_CURRENCY = re.compile(r"([$€£¥₹])\s*((?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)")
+_CURRENCY_WORD = {"$": "dollars", "€": "euros", "£": "gbp", "¥": "yen", "₹": "rupees"}
+
+
+def _read_group(s: str, i: int) -> tuple[str, int] | None:
+    """Read one LaTeX argument at ``s[i:]``: a braced group or a single character."""
+    while i < len(s) and s[i] == " ":
+        i += 1
+    if i >= len(s):
+        return None
+    if s[i] != "{":
+        return (s[i], i + 1) if s[i].isalnum() else None
+    depth = 0
+    for j in range(i, len(s)):
+        if s[j] == "{":
+            depth += 1
+        elif s[j] == "}":
+            depth -= 1
+            if depth == 0:
+                return s[i + 1 : j], j + 1
+    return None
+
+
+def _replace_commands(s: str, pattern: re.Pattern[str], nargs: int, fmt: str) -> str:
+    out = []
+    pos = 0
+    while (m := pattern.search(s, pos)) is not None:
+        args = []
+        i = m.end()
+        for _ in range(nargs):
+            g = _read_group(s, i)
+            if g is None:
+                break
+            args.append(g[0])
+            i = g[1]
+        out.append(s[pos : m.start()])
+        if len(args) < nargs:
+            out.append(POISON)
+            pos = m.end()
+            continue
+        out.append(fmt.format(*args))
+        pos = i
+    out.append(s[pos:])
+    return "".join(out)
+
+
+def _latex_command(m: re.Match[str]) -> str:
+    name = m.group(1)
+    return _SIMPLE_LATEX.get(name, POISON)
+
+
+def _markdown_star(m: re.Match[str]) -> str:
+    s, i, j = m.string, m.start(), m.end()
+    before = s[:i].rstrip()[-1:]
+    after = s[j:].lstrip()[:1]
+    if before and after and (before.isdigit() or before == ")") and (
+            after.isdigit() or after == "("):
+        return "^"
+    return " "
+
+
+def _mixed_latex(m: re.Match[str]) -> str:
+    w, a, b = m.group(1), m.group(2), m.group(3)
+    return f"({w}+{a}/{b})" if int(a) < int(b) else POISON
+
+
+def normalize(text: str) -> str:
+    """Rewrite LaTeX, Unicode operators, currency and markdown into the plain notation the
+    tokenizer reads ("\\frac{1}{3} \\times 18" -> "((1)/(3)) * 18"). Commands it does not know
+    become a poison mark, so nothing is claimed across them."""
+    s = text.replace("\r", "\n")
+    s = re.sub(r"\\[()]", " ", s)  # inline math
+    s = re.sub(r"\s*\\left(?![A-Za-z])", "", s)  # "f \left(" is "f(": a function
+    s = re.sub(r"\\[\[\]]", "\n", s)  # display math: a line of its own
+    s = re.sub(r"\.?\s*\\(?:overline|bar|dot|dots|ldots|cdots|vdots)(?![A-Za-z])", POISON, s)
+    s = s.replace("\\$", "$").replace("\\%", "%").replace("{,}", ",").replace("\\&", " and ")
+    s = re.sub(r"(?<=\d)\\[,!;: ](?=\d{3}\b)", "", s)  # 1\,000 thousands separator
+    s = re.sub(r"\\[,;:! ]|~(?=\\)", " ", s)
+    s = s.replace("\\\\", "\n").replace("&", " ")
+    s = re.sub(r"\^\s*\{?\s*\\circ\s*\}?", " degrees ", s)
+    s = re.sub(r"\\(?:begin|end)\s*\{[^{}]*\}", " ", s)
+    s = re.sub(r"(?<![\d.])(\d+)\\[dt]?frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}",
+               _mixed_latex, s)  # 3\frac{4}{5} is a mixed number
+    s = _replace_commands(s, _FRAC, 2, "(({0})/({1}))")
+    s = _replace_commands(s, _UNWRAP, 1, " {0} ")
+    s = re.sub(r"_\{([^{}]*)\}", r"_\1", s)
+    s = re.sub(r"\\([A-Za-z]+)", _latex_command, s)
+    s = re.sub(r"\\.", " ", s)
+    s = _CURRENCY.sub(lambda m: f" {m.group(2)} {_CURRENCY_WORD[m.group(1)]} ", s)
+    for k, v in _UNICODE.items():
+        s = s.replace(k, v)
+    for k, v in _VULGAR.items():
+        s = re.sub(rf"(\d)\s*{k}", rf"(\1+{v})", s)
+        s = s.replace(k, f"({v})")
+    s = re.sub(r"(?m)^[ \t]*(?:[-*•]|\d+[.)])[ \t]+", " ", s)  # bullets and list numbers
+    s = re.sub(r"\*\*", _markdown_star, s)
+    s = re.sub(r"(?<=\d)[ \t]*[xX][ \t]*(?=\d)", " * ", s)  # 60x60, 60 x 60
+    s = re.sub(r"(?<=\d)–(?=\d)", POISON, s)  # 5–10 is a range
+    s = s.replace("–", "-")
+    s = re.sub(r"(?<=\d)-(?=[A-Za-z])", " ", s)  # 3-pound bag
+    s = re.sub(r"[=≈]\s*>|-+>|<-+|<=|>=|=<|!=", " ; ", s)
+    s = re.sub(r"~\s*=|=\s*~|≈\s*=|=\s*≈", " ≈ ", s)
+    s = re.sub(r"~(?=\s*[\d.(-])", " ≈ ", s)
+    s = re.sub(r"\.{3,}", POISON, s)
+    return s
+
+
+# -- tokens -----------------------------------------------------------------------------------
+
+_TOKEN = re.compile(
+    r"""
+    (?P<poison>¤)
+   |(?P<clock>\d+(?::\d+)+)
+   |(?P<mixed>(?<![\d.,/])\d+[ ]+(?:and[ ]+)?\d+/\d+(?![\d./]))
+   |(?P<num>(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)
+   |(?P<word>[A-Za-z_][\w']*)
+   |(?P<pow>\^)
+   |(?P<op>[-+*/])
+   |(?P<pct>%)
+   |(?P<lp>[(\[{])
+   |(?P<rp>[)\]}])
+   |(?P<eq>==?)
+   |(?P<approx>≈)
+   |(?P<nl>\n)
+   |(?P<space>[ \t]+)
+   |(?P<punct>.)
+    """,
+    re.VERBOSE,
+)
+
+
+def word_set(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+GLUED_UNITS = word_set(
+    "km cm mm kg mg lb lbs oz ml mph kph kmh ft yd mi hr hrs min mins sec secs GB MB KB TB "
+    "gb mb kb gal qt pt sq"
+)
+_ORDINAL = word_set("st nd rd th am pm")
+_OP_WORDS = {"times": "*", "x": "*", "plus": "+", "minus": "-"}
+_OP_WORD_PAIRS = {("multiplied", "by"): "*", ("divided", "by"): "/"}
+NOT_UNITS = word_set(
+    "is are was were be been being and or so then thus hence therefore which that this "
+    "these those we he she it they i you if but because since as to the a an for with by "
+    "from into equals equal gives give get gets got makes make has have had will would can "
+    "could should than more less fewer left remaining total equation where when what how "
+    "there here not no yes also step answer"
+)
+# words that, right before or after a run, say the arithmetic continues into the words
+MULTIPLIERS = word_set(
+    "twice double doubled triple tripled thrice half halved halves third thirds quarter "
+    "quarters fourth fourths fifth fifths sixth sixths eighth eighths tenth tenths percent "
+    "fraction"
+)
+LEFT_LINK_WORDS = MULTIPLIERS | word_set("times x than plus minus over")
+# "day 1 * 2", "Weeks 1-2": a number that names something, not a quantity
+LABELS = word_set(
+    "day days week weeks month months year years step steps part parts case cases page "
+    "pages line lines option level grade round question stage phase chapter item room floor "
+    "row column group team version problem exercise equation hole lap game no number"
+)
+RIGHT_LINK_WORDS = word_set("times plus minus over divided multiplied squared cubed to percent")
+
+
+@dataclass
+class Tok:
+    kind: str  # num pct op lp rp eq approx word unit punct nl poison
+    text: str
+    start: int
+    end: int
+    value: Fraction | None = None
+    decimals: int = 0
+    glued: bool = False  # no space between this token and the previous one
+
+
+def _num_token(text: str, start: int, end: int) -> Tok:
+    digits = text.replace(",", "")
+    decimals = len(digits.split(".")[1]) if "." in digits else 0
+    return Tok("num", text, start, end, Fraction(digits), decimals)
+
+
+def tokenize(s: str) -> list[Tok]:
+    """Tokenize normalised text (see :func:`normalize`) and classify its words."""
+    toks: list[Tok] = []
+    prev_end = -1
+    for m in _TOKEN.finditer(s):
+        kind = m.lastgroup or "punct"
+        text, a, b = m.group(), m.start(), m.end()
+        if kind == "space":
+            continue
+        glued = a == prev_end
+        prev_end = b
+        if kind == "num" and ((len(text) > 1 and text[0] == "0" and text[1].isdigit())
+                              or len(text) > 300):
+            tok = Tok("poison", text, a, b)  # 0900: a clock time or a code; or absurdly long
+        elif kind == "num":
+            tok = _num_token(text, a, b)
+        elif kind == "mixed":
+            whole, frac = text.split()[0], text.split()[-1]
+            n, d = frac.split("/")
+            if int(d) == 0 or int(n) >= int(d):
+                toks.append(_num_token(whole, a, a + len(whole)))
+                tok = Tok("poison", frac, b - len(frac), b)
+            else:
+                tok = Tok("num", f"{whole} {frac}", a, b, int(whole) + Fraction(int(n), int(d)))
+        elif kind == "clock":
+            tok = Tok("poison", text, a, b)
+        elif kind == "eq":
+            tok = Tok("eq", "=", a, b)
+        elif kind == "pow":
+            tok = Tok("op", "^", a, b)
+        else:
+            tok = Tok(kind, text, a, b)
+        tok.glued = glued
+        toks.append(tok)
+    return _classify_words(_poison_calls(_drop_word_groups(_fix_glue(toks))))
+
+
+def _poison_calls(toks: list[Tok]) -> list[Tok]:
+    """"f(3)", "f (3)" and "(1/4)x" are a function and a variable, not arithmetic."""
+    for i in range(1, len(toks)):
+        a, b = toks[i - 1], toks[i]
+        call = a.kind == "word" and b.kind == "lp" and (b.glued or len(a.text) == 1)
+        if call or (b.glued and a.kind == "rp" and b.kind == "word"):
+            toks[i - 1 if a.kind == "word" else i] = Tok("poison", a.text + b.text, a.start, b.end)
+    return toks
+
+
+def _fix_glue(toks: list[Tok]) -> list[Tok]:
+    out: list[Tok] = []
+    for t in toks:
+        prev = out[-1] if out else None
+        if prev is not None and prev.kind == "num" and t.glued:
+            low = t.text.lower()
+            if t.kind == "word":
+                if low in _ORDINAL:
+                    out[-1] = Tok("poison", prev.text + t.text, prev.start, t.end)
+                    continue
+                if t.text not in GLUED_UNITS:
+                    out[-1] = Tok("poison", prev.text + t.text, prev.start, t.end)
+                    continue
+            elif t.text == "!" or t.kind == "num":
+                out[-1] = Tok("poison", prev.text + t.text, prev.start, t.end)
+                continue
+            elif t.kind == "lp":  # 2(3 + 4): implicit product
+                out.append(Tok("op", "*", t.start, t.start))
+        if prev is not None and prev.kind == "rp" and t.kind in ("lp", "num") and t.glued:
+            out.append(Tok("op", "*", t.start, t.start))
+        if t.kind == "word" and t.text.lower() in ("percent", "pct") and prev is not None and (
+            prev.kind == "num"
+        ):
+            out.append(Tok("pct", "%", t.start, t.end))
+            continue
+        if t.kind == "word" and any(c.isdigit() for c in t.text):
+            t = Tok("poison", t.text, t.start, t.end)
+        out.append(t)
+    return out
+
+
+def _drop_word_groups(toks: list[Tok]) -> list[Tok]:
+    """Remove parenthesised asides made only of words: "4 hours (travel time) + 6 hours"."""
+    out: list[Tok] = []
+    i = 0
+    while i < len(toks):
+        t = toks[i]
+        if t.kind == "lp":
+            j = i + 1
+            while j < len(toks) and (toks[j].kind == "word" or (
+                toks[j].kind == "punct" and toks[j].text in ",'\"-")):
+                j += 1
+            if j < len(toks) and j > i + 1 and toks[j].kind == "rp":
+                i = j + 1
+                continue
+        out.append(t)
+        i += 1
+    return out
+
+
+def _is_value_end(toks: list[Tok], i: int) -> bool:
+    """Whether ``toks[i]`` ends a quantity: a number, a percent, a closing parenthesis, or a
+    word that follows a number within three words ("5 red apples")."""
+    t = toks[i]
+    if t.kind in ("num", "pct", "rp", "unit"):
+        return True
+    k = i
+    while k >= 0 and i - k < 3 and toks[k].kind == "word" and toks[k].text.lower() not in NOT_UNITS:
+        k -= 1
+        if k >= 0 and toks[k].kind in ("num", "pct", "rp", "unit"):
+            return True
+    return False
+
+
+def _classify_words(toks: list[Tok]) -> list[Tok]:
+    n = len(toks)
+    # operator words between quantities
+    for i, t in enumerate(toks):
+        if t.kind != "word" or i == 0 or i + 1 >= n:
+            continue
+        low = t.text.lower()
+        nxt = toks[i + 1]
+        if low in _OP_WORDS and nxt.kind in ("num", "lp") and _is_value_end(toks, i - 1):
+            t.kind, t.text = "op", _OP_WORDS[low]
+        elif low == "of" and nxt.kind in ("num", "lp") and _after_fraction_or_pct(toks, i - 1):
+            t.kind = "op"
+        elif (low, nxt.text.lower()) in _OP_WORD_PAIRS and i + 2 < n and toks[i + 2].kind in (
+            "num", "lp") and _is_value_end(toks, i - 1):
+            t.kind, t.text = "op", _OP_WORD_PAIRS[(low, nxt.text.lower())]
+            nxt.kind, nxt.text = "skip", ""
+    toks = [t for t in toks if t.kind != "skip"]
+    n = len(toks)
+    # unit words: after a quantity and before an operator, "=" or ")"
+    for i, t in enumerate(toks):
+        if t.kind not in ("num", "pct", "rp"):
+            continue
+        j = i + 1
+        words = 0
+        while j < n and words < 4:
+            u = toks[j]
+            if u.kind == "word" and _unit_word(u.text, j == i + 1 and t.kind == "num"):
+                words += 1
+                j += 1
+            elif u.kind == "word" and u.text.lower() in ("of", "a", "an") and words > 0:
+                j += 1
+            elif u.kind == "op" and u.text == "/" and j + 1 < n and toks[j + 1].kind == "word" and (
+                    _unit_word(toks[j + 1].text, True)):
+                j += 2  # "pounds/book", "5/hour", "kb/s"
+                words += 1
+            else:
+                break
+        if j > i + 1 and j < n and toks[j].kind in ("op", "eq", "approx", "rp"):
+            if toks[j - 1].kind == "op" or toks[j].text == "^":
+                continue
+            for k in range(i + 1, j):
+                toks[k].kind = "unit"
+    return toks
+
+
+def _unit_word(word: str, after_number: bool) -> bool:
+    """Whether ``word`` may be a unit: not a function word or a variable ("S", "y_i"); a
+    lowercase single letter only right after a number ("3600 s")."""
+    low = word.lower()
+    if low in NOT_UNITS or low == "of" or "_" in word:
+        return False
+    return len(word) > 1 or (after_number and word in ("s", "m", "h", "g", "l"))
+
+
+def _after_fraction_or_pct(toks: list[Tok], i: int) -> bool:
+    if i < 0:
+        return False
+    if toks[i].kind == "pct":
+        return True
+    if toks[i].kind == "rp":
+        return True
+    return toks[i].kind == "num" and i >= 2 and toks[i - 1].text == "/" and toks[i - 2].kind in (
+        "num", "rp")
