@@ -8,6 +8,7 @@ import functools
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,7 +18,6 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
-from rich.text import Text
 
 from criticlab.benchmarks.jsonl import read_examples
 from criticlab.critics.base import Critic
@@ -25,7 +25,8 @@ from criticlab.errors import ConfigError, CriticlabError, InputError, ModelError
 from criticlab.models.base import LanguageModel
 from criticlab.registry import CRITICS, MODEL_SPECS, make_critic, make_model
 from criticlab.store import CachedModel, Store
-from criticlab.types import Critique, Example, Result
+from criticlab.tables import eval_progress, metrics_table, render_critique, summary
+from criticlab.types import Example, Result
 
 app = typer.Typer(
     add_completion=False,
@@ -47,29 +48,41 @@ def default_store_path() -> Path:
     return cache / "criticlab" / "store.sqlite"
 
 
+# Options shared by the commands that run a critic.
+CriticOpt = Annotated[str, typer.Option("--critic", help=f"One of: {', '.join(CRITICS)}.")]
+ModelOpt = Annotated[str, typer.Option(help=f"One of: {', '.join(MODEL_SPECS)}.")]
+BaseUrlOpt = Annotated[
+    str | None, typer.Option(help="OpenAI-compatible server for openai:MODEL.")
+]
+SamplesOpt = Annotated[int, typer.Option(help="Sampled critiques per solution (maj@n).")]
+MaxTokensOpt = Annotated[int, typer.Option(help="Longest critique, in tokens.")]
+TemplateOpt = Annotated[
+    str | None, typer.Option(help="Prompt template file with {problem} and {steps}.")
+]
+ConcurrencyOpt = Annotated[int, typer.Option(help="Items critiqued at once.")]
+ThreadsOpt = Annotated[
+    int | None, typer.Option(help="CPU threads for in-process models (default 1).")
+]
+TimeoutOpt = Annotated[float, typer.Option(help="Seconds per model request.")]
+
+
 @app.command()
 def critique(
     file: Annotated[str, typer.Argument(help="JSON or JSONL records ('-' for stdin).")],
-    critic: Annotated[str, typer.Option(help=f"One of: {', '.join(CRITICS)}.")] = "hybrid",
-    model: Annotated[str, typer.Option(help=f"One of: {', '.join(MODEL_SPECS)}.")] = "embedded",
-    base_url: Annotated[
-        str | None, typer.Option(help="OpenAI-compatible server for openai:MODEL.")
-    ] = None,
-    samples: Annotated[int, typer.Option(help="Sampled critiques per solution (maj@n).")] = 1,
-    max_tokens: Annotated[int, typer.Option(help="Longest critique, in tokens.")] = 1024,
+    critic: CriticOpt = "hybrid",
+    model: ModelOpt = "embedded",
+    base_url: BaseUrlOpt = None,
+    samples: SamplesOpt = 1,
+    max_tokens: MaxTokensOpt = 1024,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON line per record.")] = False,
-    template: Annotated[
-        str | None, typer.Option(help="Prompt template file with {problem} and {steps}.")
-    ] = None,
+    template: TemplateOpt = None,
     store: Annotated[
         Path | None, typer.Option(help="SQLite store for the response cache.")
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not use the store.")] = False,
-    concurrency: Annotated[int, typer.Option(help="Records critiqued at once.")] = 4,
-    threads: Annotated[
-        int | None, typer.Option(help="CPU threads for in-process models (default 1).")
-    ] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds per model request.")] = 120.0,
+    concurrency: ConcurrencyOpt = 4,
+    threads: ThreadsOpt = None,
+    timeout: TimeoutOpt = 120.0,
 ) -> None:
     """Critique each record's solution: a verdict per step and the first error, with why."""
     if samples < 1:
@@ -103,7 +116,7 @@ def critique(
         if db is not None:
             db.close()
     failed = [r for r in results if r.error is not None]
-    _summary(results, cached)
+    err.print(summary(results, cached), soft_wrap=True)
     if bad:
         raise typer.Exit(EXIT_INPUT)
     if failed:
@@ -160,76 +173,65 @@ def _emit(r: Result, json_out: bool, console: Console) -> None:
     console.file.flush()
 
 
-def render_critique(ex: Example, c: Critique) -> Table:
-    """A table with one row per step: the step, the verdict, the reason; the first error is
-    highlighted."""
-    steps = ex.solution.steps if ex.solution else ()
-    if not c.parsed:
-        head = Text("could not read the critic's output", style="bold yellow")
-    elif c.first_error is not None:
-        head = Text(f"first error: step {c.first_error + 1}", style="bold red")
-    elif c.verdict == "correct":
-        head = Text("no error found", style="bold green")
-    else:
-        head = Text("undecided: nothing the critic could check", style="bold yellow")
-    question = ex.problem.question.strip().replace("\n", " ")
-    title = Text.assemble(
-        (f"{ex.problem.id}", "bold"), f"  [{c.critic}]  ", head,
-        f"\n{question[:300]}{'…' if len(question) > 300 else ''}",
+def _slug(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", s).strip("-")[:80] or "run"
+
+
+@app.command("eval")
+def eval_cmd(
+    benchmark: Annotated[str, typer.Argument(
+        help="processbench[:SUBSET], prmbench, gsm8k, or a file of records.")],
+    critic: CriticOpt = "processbench",
+    model: ModelOpt = "embedded",
+    base_url: BaseUrlOpt = None,
+    samples: SamplesOpt = 1,
+    limit: Annotated[int | None, typer.Option(help="Only the first N items.")] = None,
+    max_tokens: MaxTokensOpt = 1024,
+    template: TemplateOpt = None,
+    concurrency: ConcurrencyOpt = 4,
+    threads: ThreadsOpt = None,
+    timeout: TimeoutOpt = 120.0,
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="Run directory (default runs/BENCH__CRITIC__MODEL); rerun to resume.")
+    ] = None,
+) -> None:
+    """Evaluate a critic on a benchmark: official metrics, resumable, into a run directory."""
+    from criticlab.evaluate import EvalConfig, evaluate
+
+    name = f"{benchmark}__{critic}__{model}" + (f"@{samples}" if samples > 1 else "")
+    config = EvalConfig(
+        benchmark=benchmark, out=out_dir or Path("runs") / _slug(name), critic=critic,
+        model=model, base_url=base_url, samples=samples, limit=limit, concurrency=concurrency,
+        max_tokens=max_tokens, template=template, threads=threads, timeout=timeout,
     )
-    table = Table(title=title, title_justify="left", show_lines=False, expand=True)
-    table.add_column("step", justify="right", no_wrap=True)
-    table.add_column("text", ratio=3)
-    table.add_column("verdict", no_wrap=True)
-    table.add_column("why", ratio=2)
-    colours = {"correct": "green", "incorrect": "red", "unknown": "dim"}
-    verdicts = {s.index: s for s in c.steps}
-    for i, text in enumerate(steps):
-        v = verdicts.get(i)
-        verdict = v.verdict if v else "unknown"
-        is_first = i == c.first_error
-        # Text(), not str: model output and "[arithmetic]" tags must not be read as markup.
-        table.add_row(
-            str(i + 1),
-            Text(text if len(text) <= 400 else text[:400] + "…"),
-            Text(verdict + (" ◀ first error" if is_first else ""), style=colours[verdict]),
-            Text(v.explanation if v else ""),
-            style="on grey15" if is_first else None,
-        )
-    if c.feedback and c.parsed:
-        table.caption = Text(_clip(c.feedback, 600))
-        table.caption_justify = "left"
-    elif not c.parsed:
-        table.caption = Text(f"{c.feedback}\nraw: {_clip(c.raw.strip(), 600)}")
-        table.caption_justify = "left"
-    return table
+    with eval_progress(err) as on_progress:
+        run = evaluate(config, progress=on_progress)
+    m = run.metrics
+    out.print(metrics_table(m, title=f"{benchmark} · {critic} · {model}"))
+    this = m["this_run"]
+    err.print(
+        f"{m['n']} items ({this['resumed_items']} resumed) in {m['elapsed_s']:.1f} s; "
+        f"model calls: {this['engine_calls']} ({this['store_hits']} answered from the store); "
+        f"results in {config.out}/", soft_wrap=True,
+    )
+    if m["errors"]:
+        raise typer.Exit(EXIT_MODEL)
 
 
-def _clip(s: str, n: int) -> str:
-    return s if len(s) <= n else s[:n] + "…"
+@app.command()
+def report(
+    runs: Annotated[list[Path], typer.Argument(help="One or more run directories.")],
+    out_file: Annotated[Path | None, typer.Option(
+        "--out", help="HTML file (default RUN_DIR/report.html, or report.html for several runs).")
+    ] = None,
+) -> None:
+    """One self-contained HTML report (tables, charts, browsable items) for eval runs."""
+    from criticlab.report import write_report
+    from criticlab.report.published import PUBLISHED_PROCESSBENCH
 
-
-def _summary(results: Sequence[Result], cached: Sequence[CachedModel]) -> None:
-    n = len(results)
-    crits = [r.critique for r in results if r.critique is not None]
-    flagged = sum(1 for c in crits if c.parsed and c.first_error is not None)
-    correct = sum(1 for c in crits if c.parsed and c.first_error is None and c.verdict == "correct")
-    unparsed = sum(1 for c in crits if not c.parsed)
-    undecided = len(crits) - flagged - correct - unparsed
-    failed = n - len(crits)
-    parts = [f"{n} critiqued", f"{flagged} with an error", f"{correct} correct"]
-    if undecided:
-        parts.append(f"{undecided} undecided")
-    if unparsed:
-        parts.append(f"{unparsed} unparsed")
-    if failed:
-        parts.append(f"{failed} failed")
-    calls = sum(m.stats.calls for m in cached)
-    hits = sum(m.stats.hits for m in cached)
-    line = ", ".join(parts)
-    if cached:
-        line += f"; model calls: {calls} ({hits} answered from the store)"
-    err.print(line, soft_wrap=True)
+    target = out_file or (runs[0] / "report.html" if len(runs) == 1 else Path("report.html"))
+    path = write_report(runs, target, published=PUBLISHED_PROCESSBENCH)
+    err.print(f"report written to {path}")
 
 
 @app.command()

@@ -12,7 +12,8 @@ from criticlab.models.base import GenerateConfig, LanguageModel
 MODEL_SPECS = ("embedded", "llamacpp:PATH.gguf", "openai:MODEL (with --base-url)")
 LM_STYLES = ("processbench", "stepwise")
 VERIFIERS = ("arithmetic",)
-CRITICS = (*LM_STYLES, *VERIFIERS, "hybrid[:STYLE]", "vote[:A,B,...]", "A,B,... (a vote)")
+CRITICS = (*LM_STYLES, "prompted[:STYLE]", *VERIFIERS, "hybrid[:STYLE]", "vote[:A,B,...]",
+           "A,B,... (a vote)")
 
 
 def make_model(spec: str, *, base_url: str | None = None, threads: int | None = None,
@@ -41,6 +42,8 @@ def make_critic(spec: str, model: Callable[[], LanguageModel], *, samples: int =
     name, _, arg = spec.strip().partition(":")
     if "," in spec and name != "vote":
         name, arg = "vote", spec
+    if name == "prompted":
+        name, arg = arg or "processbench", ""
     if name in LM_STYLES and not arg:
         config = GenerateConfig(temperature=0.0, max_tokens=max_tokens)
         lm = PromptedCritic(model(), name, config=config, template=template)

@@ -1,0 +1,265 @@
+"""Run a critic over a benchmark into a run directory, resumably.
+
+A run directory holds one run: ``config.json`` (the resolved config), ``store.sqlite`` (every
+model response and every finished item), and, at the end, ``results.jsonl`` and
+``metrics.json``. Running the same config into the same directory again resumes: finished
+items are read back, and requests whose responses were stored before a crash are answered
+from the store, so no model call is repeated and no result is written twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from criticlab.critics.base import Critic
+from criticlab.errors import ConfigError, ModelError
+from criticlab.metrics import compute_metrics, prediction
+from criticlab.store import CachedModel, Store
+from criticlab.types import Example, Result, Usage
+
+log = logging.getLogger(__name__)
+
+RUN = "eval"
+# The fields that decide what a run computes; the others (limit, concurrency, ...) may change
+# between a run and its resumption.
+IDENTITY = ("benchmark", "critic", "model", "base_url", "samples", "max_tokens", "template")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    benchmark: str
+    out: Path
+    critic: str = "processbench"
+    model: str = "embedded"
+    base_url: str | None = None
+    samples: int = 1
+    limit: int | None = None
+    concurrency: int = 4
+    max_tokens: int = 1024
+    template: str | None = None
+    threads: int | None = None
+    timeout: float = 120.0
+
+    def __post_init__(self) -> None:
+        for name in ("samples", "concurrency", "max_tokens"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError("--limit must be at least 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["out"] = str(self.out)
+        if self.template is not None:
+            try:
+                text = Path(self.template).read_bytes()
+            except OSError as e:
+                raise ConfigError(f"{self.template}: cannot read the template: {e}") from e
+            d["template_sha256"] = hashlib.sha256(text).hexdigest()
+        return d
+
+
+@dataclass
+class EvalProgress:
+    """What a progress display needs; passed to the callback after every item."""
+
+    total: int
+    done: int = 0
+    resumed: int = 0
+    unparsed: int = 0
+    errors: int = 0
+    usage: Usage = field(default_factory=Usage)
+    started: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class EvalRun:
+    config: EvalConfig
+    results: list[Result]
+    metrics: dict[str, Any]
+
+
+def check_run_dir(config: EvalConfig) -> None:
+    """Refuse to resume a directory that holds a run of another config."""
+    path = config.out / "config.json"
+    if not path.is_file():
+        return
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read the run's config: {e}") from e
+    new = config.to_dict()
+    keys = [*IDENTITY, "template_sha256"]
+    diff = [k for k in keys if old.get(k) != new.get(k)]
+    if diff:
+        k = diff[0]
+        raise ConfigError(
+            f"{config.out} holds a run with {k}={old.get(k)!r}, not {new.get(k)!r}: "
+            "choose another --out to start a new run"
+        )
+
+
+def evaluate(
+    config: EvalConfig,
+    *,
+    examples: Sequence[Example] | None = None,
+    critic: Critic | None = None,
+    progress: Callable[[EvalProgress], None] | None = None,
+) -> EvalRun:
+    """Critique every example (the config's benchmark unless ``examples`` is given) into
+    ``config.out`` and compute the metrics. ``critic`` overrides the one the config names.
+
+    An engine error on one item is recorded in its ``Result.error`` and not stored, so a rerun
+    tries that item again. Interrupted runs (Ctrl-C) still write what they finished.
+    """
+    if examples is None:
+        from criticlab.benchmarks import load_benchmark
+
+        examples = load_benchmark(config.benchmark, limit=config.limit)
+    elif config.limit is not None:
+        examples = list(examples)[: config.limit]
+    ids = [ex.problem.id for ex in examples]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise ConfigError(f"{config.benchmark}: the item id {dup!r} occurs more than once")
+    check_run_dir(config)
+    config.out.mkdir(parents=True, exist_ok=True)
+    _write_json(config.out / "config.json", config.to_dict())
+    with Store(config.out / "store.sqlite") as store:
+        return asyncio.run(_evaluate(config, list(examples), critic, store, progress))
+
+
+async def _evaluate(
+    config: EvalConfig,
+    examples: list[Example],
+    critic: Critic | None,
+    store: Store,
+    progress: Callable[[EvalProgress], None] | None,
+) -> EvalRun:
+    started = time.monotonic()
+    stored = dict(store.results(RUN))
+    done: dict[str, Result] = {}
+    for ex in examples:
+        if ex.problem.id in stored:
+            done[ex.problem.id] = Result.from_dict(stored[ex.problem.id])
+    todo = [ex for ex in examples if ex.problem.id not in done]
+    state = EvalProgress(total=len(examples), done=len(done), resumed=len(done))
+    for r in done.values():
+        _count(state, r)
+    if progress:
+        progress(state)
+    models: list[CachedModel] = []
+    failed: dict[str, Result] = {}
+    complete = False
+    try:
+        if todo:
+            critic = critic or _build_critic(config, store, models)
+            await _run_items(config, critic, todo, store, state, done, failed, progress)
+        complete = True
+    finally:
+        for m in models:
+            await m.aclose()
+        results = [done.get(i) or failed[i] for i in (ex.problem.id for ex in examples)
+                   if i in done or i in failed]
+        metrics = compute_metrics(results)
+        metrics.update({
+            "benchmark": config.benchmark, "critic": config.critic, "model": config.model,
+            "complete": complete and len(results) == len(examples),
+            "elapsed_s": time.monotonic() - started,
+            "this_run": {
+                "engine_calls": sum(m.stats.calls for m in models),
+                "store_hits": sum(m.stats.hits for m in models),
+                "resumed_items": state.resumed,
+            },
+        })
+        _write_results(config.out / "results.jsonl", results)
+        _write_json(config.out / "metrics.json", metrics)
+    return EvalRun(config, results, metrics)
+
+
+def _build_critic(config: EvalConfig, store: Store, models: list[CachedModel]) -> Critic:
+    from criticlab.registry import make_critic, make_model
+
+    def lm() -> CachedModel:
+        if not models:
+            models.append(CachedModel(
+                make_model(config.model, base_url=config.base_url, threads=config.threads,
+                           timeout=config.timeout, concurrency=config.concurrency),
+                store,
+            ))
+        return models[0]
+
+    return make_critic(config.critic, lm, samples=config.samples, template=config.template,
+                       max_tokens=config.max_tokens)
+
+
+async def _run_items(
+    config: EvalConfig,
+    critic: Critic,
+    todo: Sequence[Example],
+    store: Store,
+    state: EvalProgress,
+    done: dict[str, Result],
+    failed: dict[str, Result],
+    progress: Callable[[EvalProgress], None] | None,
+) -> None:
+    sem = asyncio.Semaphore(config.concurrency)
+
+    async def one(ex: Example) -> None:
+        assert ex.solution is not None, f"{ex.problem.id} has no solution to critique"
+        async with sem:
+            try:
+                result = Result(ex, await critic.critique(ex.problem, ex.solution))
+            except ModelError as e:
+                result = Result(ex, None, str(e))
+        if result.error is None:
+            store.put_result(RUN, ex.problem.id, result.to_dict())
+            done[ex.problem.id] = result
+        else:
+            log.warning("%s: %s", ex.problem.id, result.error)
+            failed[ex.problem.id] = result
+        state.done += 1
+        _count(state, result)
+        if progress:
+            progress(state)
+
+    tasks = [asyncio.create_task(one(ex)) for ex in todo]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _count(state: EvalProgress, r: Result) -> None:
+    if r.error is not None:
+        state.errors += 1
+        return
+    if r.critique is not None:
+        state.usage = state.usage + r.critique.usage
+        if prediction(r) is None and not r.critique.parsed:
+            state.unparsed += 1
+
+
+def _write_results(path: Path, results: Sequence[Result]) -> None:
+    tmp = path.with_suffix(".jsonl.tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for r in results:
+            f.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)

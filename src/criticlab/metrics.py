@@ -1,0 +1,224 @@
+"""Metrics: plain functions over ``Result``s (and over plain numbers where that is the idea).
+
+Conventions: accuracies, precision, recall and F1 are percentages (0–100, as papers print
+them); AUROC, ECE, Brier and rates are fractions (0–1). A result whose critique is missing
+(an engine error) or unparsed is a wrong prediction, as in ProcessBench's official protocol,
+and is also counted on its own line (``parse_failure_rate``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from criticlab.types import Result, Usage
+
+
+def prediction(r: Result) -> int | None:
+    """The critic's answer in ProcessBench's form: the first wrong step's index, -1 for "no
+    error", or ``None`` when there is no usable answer (error, unparsed, or undecided)."""
+    c = r.critique
+    if c is None or not c.parsed:
+        return None
+    if c.first_error is not None:
+        return c.first_error
+    return -1 if c.verdict == "correct" else None
+
+
+def gold_index(r: Result) -> int | None:
+    """Gold in ProcessBench's form (-1 = every step correct), ``None`` without a label."""
+    g = r.example.gold
+    if g is None:
+        return None
+    if g.first_error is not None:
+        return g.first_error
+    if g.step_labels is not None or g.final_answer_correct is not None:
+        return -1
+    return None
+
+
+def _f1(a: float, b: float) -> float:
+    return 0.0 if a + b == 0 else 2 * a * b / (a + b)
+
+
+def _pct(k: int, n: int) -> float:
+    return 100.0 * k / n if n else 0.0
+
+
+def processbench(results: Sequence[Result]) -> dict[str, Any]:
+    """acc_err (% of erroneous items whose prediction is exactly the label), acc_cor (% of
+    correct items predicted -1) and their harmonic mean F1, over the items with a label."""
+    labelled = [(gold_index(r), prediction(r)) for r in results if gold_index(r) is not None]
+    err = [(g, p) for g, p in labelled if g is not None and g >= 0]
+    cor = [(g, p) for g, p in labelled if g == -1]
+    acc_err = _pct(sum(1 for g, p in err if p == g), len(err))
+    acc_cor = _pct(sum(1 for _, p in cor if p == -1), len(cor))
+    return {
+        "n": len(labelled), "n_err": len(err), "n_cor": len(cor),
+        "acc_err": acc_err, "acc_cor": acc_cor, "f1": _f1(acc_err, acc_cor),
+    }
+
+
+def subset_of(r: Result) -> str:
+    return str(r.example.problem.metadata.get("subset", "all"))
+
+
+def processbench_table(results: Sequence[Result]) -> dict[str, dict[str, Any]]:
+    """``processbench`` per subset (in order of first appearance) plus ``average``: the plain
+    mean of the subsets' F1, ProcessBench's headline number."""
+    subsets: dict[str, list[Result]] = {}
+    for r in results:
+        subsets.setdefault(subset_of(r), []).append(r)
+    table = {name: processbench(rs) for name, rs in subsets.items()}
+    f1s = [row["f1"] for row in table.values() if row["n"]]
+    table["average"] = {"f1": sum(f1s) / len(f1s) if f1s else 0.0}
+    return table
+
+
+def judgment(results: Sequence[Result]) -> dict[str, Any]:
+    """Whole-solution judgement with "incorrect" as the positive class. An item without a
+    usable verdict counts as the wrong answer (a false negative or a false positive)."""
+    tp = fp = fn = tn = 0
+    scores: list[float] = []
+    labels: list[bool] = []
+    for r in results:
+        g = gold_index(r)
+        if g is None:
+            continue
+        gold_bad = g >= 0
+        c = r.critique
+        verdict = None if c is None or not c.parsed else c.verdict
+        if verdict is None and c is not None and c.parsed and c.first_error is not None:
+            verdict = "incorrect"
+        pred_bad = (verdict == "incorrect") if verdict is not None else not gold_bad
+        tp += gold_bad and pred_bad
+        fn += gold_bad and not pred_bad
+        fp += (not gold_bad) and pred_bad
+        tn += (not gold_bad) and not pred_bad
+        if c is not None and c.parsed and c.score is not None:
+            scores.append(1.0 - c.score)  # score = P(correct); AUROC ranks "incorrect"
+            labels.append(gold_bad)
+    n = tp + fp + fn + tn
+    precision, recall = _pct(tp, tp + fp), _pct(tp, tp + fn)
+    return {
+        "n": n, "accuracy": _pct(tp + tn, n), "precision": precision, "recall": recall,
+        "f1": _f1(precision, recall), "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+        "auroc": auroc(scores, labels) if len(scores) == n and n else None,
+    }
+
+
+def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
+    """Area under the ROC curve: the probability that a random positive scores above a
+    random negative, ties counting one half. ``None`` when either class is absent."""
+    pos = [s for s, y in zip(scores, labels, strict=True) if y]
+    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
+    if not pos or not neg:
+        return None
+    # rank-sum (Mann-Whitney U) with average ranks for ties: O(n log n)
+    order = sorted(range(len(scores)), key=lambda i: scores[i])
+    ranks = [0.0] * len(scores)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and scores[order[j + 1]] == scores[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    rank_pos = sum(r for r, y in zip(ranks, labels, strict=True) if y)
+    u = rank_pos - len(pos) * (len(pos) + 1) / 2
+    return u / (len(pos) * len(neg))
+
+
+def ece(confidences: Sequence[float], correct: Sequence[bool], bins: int = 10) -> float:
+    """Expected calibration error with ``bins`` equal-width bins over [0, 1] (a confidence of
+    exactly 1 falls in the last bin): sum over bins of |accuracy - mean confidence| weighted
+    by the bin's share of items."""
+    n = len(confidences)
+    if n == 0:
+        return 0.0
+    groups: list[list[int]] = [[] for _ in range(bins)]
+    for i, c in enumerate(confidences):
+        if not 0.0 <= c <= 1.0:
+            raise ValueError(f"confidence {c} is outside [0, 1]")
+        groups[min(int(c * bins), bins - 1)].append(i)
+    total = 0.0
+    for g in groups:
+        if g:
+            acc = sum(correct[i] for i in g) / len(g)
+            conf = sum(confidences[i] for i in g) / len(g)
+            total += len(g) / n * abs(acc - conf)
+    return total
+
+
+def brier(confidences: Sequence[float], correct: Sequence[bool]) -> float:
+    """Mean squared difference between the confidence and the 0/1 outcome."""
+    if not confidences:
+        return 0.0
+    return sum((c - float(y)) ** 2 for c, y in zip(confidences, correct, strict=True)) / len(
+        confidences
+    )
+
+
+def calibration(results: Sequence[Result]) -> dict[str, Any] | None:
+    """ECE, Brier and AUROC of the critics' confidence that the solution is correct
+    (``Critique.score``) against the gold; ``None`` when no critique carries a score."""
+    conf: list[float] = []
+    right: list[bool] = []
+    for r in results:
+        g = gold_index(r)
+        c = r.critique
+        if g is None or c is None or not c.parsed or c.score is None:
+            continue
+        conf.append(c.score)
+        right.append(g == -1)
+    if not conf:
+        return None
+    return {"n": len(conf), "ece": ece(conf, right), "brier": brier(conf, right),
+            "auroc": auroc(conf, right)}
+
+
+def step_scores(results: Sequence[Result]) -> dict[str, Any] | None:
+    """Step-level precision/recall/F1 of "incorrect" verdicts against per-step gold labels,
+    over the steps of items that have them; ``None`` when none do. A step without a verdict
+    ("unknown" or an unparsed critique) is not a prediction of "incorrect"."""
+    tp = fp = fn = 0
+    any_labels = False
+    for r in results:
+        g = r.example.gold
+        if g is None or g.step_labels is None:
+            continue
+        any_labels = True
+        c = r.critique
+        predicted = {s.index for s in c.steps if s.verdict == "incorrect"} if (
+            c is not None and c.parsed) else set()
+        for i, ok in enumerate(g.step_labels):
+            tp += (not ok) and i in predicted
+            fn += (not ok) and i not in predicted
+            fp += ok and i in predicted
+    if not any_labels:
+        return None
+    p, rec = _pct(tp, tp + fp), _pct(tp, tp + fn)
+    return {"precision": p, "recall": rec, "f1": _f1(p, rec), "tp": tp, "fp": fp, "fn": fn}
+
+
+def parse_failure_rate(results: Sequence[Result]) -> float:
+    """Share of items whose critique came back but could not be read."""
+    crits = [r.critique for r in results if r.critique is not None]
+    return sum(1 for c in crits if not c.parsed) / len(crits) if crits else 0.0
+
+
+def compute_metrics(results: Sequence[Result]) -> dict[str, Any]:
+    """Every metric that applies to these results, as a JSON-ready dict (``metrics.json``)."""
+    usage = sum((r.critique.usage for r in results if r.critique is not None), Usage())
+    has_gold = any(gold_index(r) is not None for r in results)
+    return {
+        "n": len(results),
+        "errors": sum(1 for r in results if r.error is not None),
+        "parse_failure_rate": parse_failure_rate(results),
+        "processbench": processbench_table(results) if has_gold else None,
+        "judgment": judgment(results) if has_gold else None,
+        "calibration": calibration(results),
+        "steps": step_scores(results),
+        "usage": usage.to_dict(),
+    }
