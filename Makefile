@@ -10,7 +10,7 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[embedded,dev]'
+	$(PY) -m pip install -q -e '.[embedded,hub,dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -3,8 +3,16 @@ import json
 import pytest
 
 from criticlab.metrics import (
-    auroc, brier, calibration, compute_metrics, ece, judgment, prediction, processbench,
-    processbench_table, step_scores,
+    auroc,
+    brier,
+    calibration,
+    compute_metrics,
+    ece,
+    judgment,
+    prediction,
+    processbench,
+    processbench_table,
+    step_scores,
 )
 from criticlab.types import Critique, Example, Gold, Problem, Result, Solution, StepVerdict
 
@@ -65,8 +73,8 @@ def test_fixed_predictions_on_processbench_gsm8k_match_hand_computation(shared_d
                      None if p == -1 else p, "correct" if p == -1 else "incorrect"),
         ))
     # independent computation straight from the file
-    err = [(r["label"], p) for r, p in zip(recs, preds) if r["label"] != -1]
-    cor = [p for r, p in zip(recs, preds) if r["label"] == -1]
+    err = [(r["label"], p) for r, p in zip(recs, preds, strict=True) if r["label"] != -1]
+    cor = [p for r, p in zip(recs, preds, strict=True) if r["label"] == -1]
     a = 100 * sum(p == g for g, p in err) / len(err)
     b = 100 * sum(p == -1 for p in cor) / len(cor)
     f1 = 2 * a * b / (a + b)

@@ -173,7 +173,7 @@ async def _evaluate(
         metrics = compute_metrics(results)
         metrics.update({
             "benchmark": config.benchmark, "critic": config.critic, "model": config.model,
-            "complete": complete and len(results) == len(examples),
+            "complete": complete and len(done) == len(examples),
             "elapsed_s": time.monotonic() - started,
             "this_run": {
                 "engine_calls": sum(m.stats.calls for m in models),

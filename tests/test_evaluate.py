@@ -1,0 +1,139 @@
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from criticlab.critics.prompted import PromptedCritic
+from criticlab.errors import ConfigError
+from criticlab.evaluate import EvalConfig, evaluate
+from criticlab.models.scripted import ScriptedModel
+from criticlab.store import Store
+from criticlab.types import Example, Gold, Problem, Solution
+from tests.conftest import ROOT
+
+
+def examples(n):
+    return [Example(Problem(f"p{i}", f"What is {i} + {i}?", metadata={"subset": "toy"}),
+                    Solution((f"{i} + {i} = {2 * i + (i % 2)}", "done")),
+                    Gold(0 if i % 2 else None, None, not i % 2)) for i in range(n)]
+
+
+def test_evaluate_writes_run_dir_and_resumes(tmp_path):
+    exs = examples(6)
+    config = EvalConfig(benchmark="toy", out=tmp_path / "run", critic="processbench")
+    answers = lambda m, c, i: r"\boxed{0}" if "1 + 1" in m[0].content else r"\boxed{-1}"  # noqa: E731
+    model = ScriptedModel(answers)
+    run = evaluate(config, examples=exs[:4], critic=PromptedCritic(model))
+    assert len(model.requests) == 4 and run.metrics["complete"]
+    files = sorted(p.name for p in (tmp_path / "run").iterdir())
+    assert {"config.json", "metrics.json", "results.jsonl", "store.sqlite"} <= set(files)
+    # p1 has gold 0 and prediction 0; p3 gold 0, prediction -1; p0, p2 correct and -1
+    pb = run.metrics["processbench"]["toy"]
+    assert (pb["acc_err"], pb["acc_cor"]) == (50.0, 100.0)
+    # a second run over more items only critiques the new ones
+    model2 = ScriptedModel(answers)
+    run2 = evaluate(config, examples=exs, critic=PromptedCritic(model2))
+    assert len(model2.requests) == 2 and run2.metrics["this_run"]["resumed_items"] == 4
+    lines = (tmp_path / "run" / "results.jsonl").read_text().splitlines()
+    assert [json.loads(x)["example"]["problem"]["id"] for x in lines] == [e.problem.id for e in exs]
+
+
+def test_engine_errors_are_recorded_not_stored(tmp_path):
+    from criticlab.errors import ModelError
+
+    class Flaky:
+        name = "flaky"
+        calls = 0
+
+        async def generate(self, messages, config):
+            Flaky.calls += 1
+            if "2 + 2" in messages[0].content:
+                raise ModelError("server down", retryable=True)
+            return await ScriptedModel([r"\boxed{-1}"]).generate(messages, config)
+
+    config = EvalConfig(benchmark="toy", out=tmp_path / "run")
+    run = evaluate(config, examples=examples(3), critic=PromptedCritic(Flaky()))
+    assert run.metrics["errors"] == 1 and not run.metrics["complete"]
+    assert [r.error for r in run.results] == [None, None, "server down"]
+    with Store(tmp_path / "run" / "store.sqlite") as s:
+        assert len(list(s.results("eval"))) == 2
+
+
+def test_refuses_a_run_dir_of_another_config(tmp_path):
+    evaluate(EvalConfig(benchmark="toy", out=tmp_path / "r", critic="processbench"),
+             examples=examples(1), critic=PromptedCritic(ScriptedModel([r"\boxed{-1}"])))
+    with pytest.raises(ConfigError, match="holds a run with critic='processbench'"):
+        evaluate(EvalConfig(benchmark="toy", out=tmp_path / "r", critic="stepwise"),
+                 examples=examples(1))
+
+
+def test_bad_config_values():
+    with pytest.raises(ConfigError, match="--samples must be at least 1"):
+        EvalConfig(benchmark="x", out=ROOT, samples=0)
+
+
+def _records(path, n):
+    recs = [{"id": f"r{i}", "problem": f"Sam has {i + 2} boxes of 3 pens. How many pens?",
+             "steps": [f"{i + 2} * 3 = {3 * (i + 2) + i % 2}", "So that many pens."],
+             "label": 0 if i % 2 else -1} for i in range(n)]
+    path.write_text(json.dumps(recs))
+    return path
+
+
+def _eval(data, out, *extra):
+    return [sys.executable, "-m", "criticlab", "eval", str(data), "--critic", "processbench",
+            "--model", "embedded", "--max-tokens", "40", "--concurrency", "1", "--out", str(out),
+            *extra]
+
+
+def _critiques(out):
+    rows = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    for r in rows:
+        r["critique"].pop("usage")
+    return rows
+
+
+@pytest.mark.slow
+def test_kill_9_and_rerun_equals_an_uninterrupted_run(tmp_path, embedded_path):
+    data = _records(tmp_path / "d.json", 6)
+    env = {**os.environ, "COLUMNS": "120"}
+    full = subprocess.run(_eval(data, tmp_path / "full"), capture_output=True, env=env,
+                          timeout=600)
+    assert full.returncode == 0, full.stderr.decode()
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(_eval(data, out), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env)
+    db = out / "store.sqlite"
+    deadline = time.monotonic() + 300
+    done = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        if db.exists():
+            try:
+                done = sqlite3.connect(db).execute("SELECT COUNT(*) FROM results").fetchone()[0]
+            except sqlite3.OperationalError:
+                done = 0
+            if done >= 2:
+                break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    responses = sqlite3.connect(db).execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+    assert 2 <= responses < 6
+
+    again = subprocess.run(_eval(data, out), capture_output=True, env=env, timeout=600)
+    assert again.returncode == 0, again.stderr.decode()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["complete"] and metrics["n"] == 6
+    # no model call repeated: the rerun asked the engine only for what was never answered
+    assert metrics["this_run"]["engine_calls"] == 6 - responses
+    assert _critiques(out) == _critiques(tmp_path / "full")
+    with sqlite3.connect(db) as c:
+        assert c.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 6
+        assert c.execute("SELECT COUNT(*) FROM responses").fetchone()[0] == 6
