@@ -23,7 +23,7 @@ from criticlab.benchmarks.jsonl import read_examples
 from criticlab.critics.base import Critic
 from criticlab.errors import ConfigError, CriticlabError, InputError, ModelError
 from criticlab.models.base import LanguageModel
-from criticlab.registry import CRITICS, MODEL_SPECS, make_critic, make_model
+from criticlab.registry import CRITICS, MODEL_SPECS, make_critic, make_model, uses_model
 from criticlab.store import CachedModel, Store
 from criticlab.tables import eval_progress, metrics_table, render_critique, summary
 from criticlab.types import Example, Result
@@ -198,6 +198,7 @@ def eval_cmd(
     """Evaluate a critic on a benchmark: official metrics, resumable, into a run directory."""
     from criticlab.evaluate import EvalConfig, evaluate
 
+    model = model if uses_model(critic) else "none"
     name = f"{benchmark}__{critic}__{model}" + (f"@{samples}" if samples > 1 else "")
     config = EvalConfig(
         benchmark=benchmark, out=out_dir or Path("runs") / _slug(name), critic=critic,

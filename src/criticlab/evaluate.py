@@ -121,6 +121,10 @@ def evaluate(
     An engine error on one item is recorded in its ``Result.error`` and not stored, so a rerun
     tries that item again. Interrupted runs (Ctrl-C) still write what they finished.
     """
+    if critic is None:
+        from criticlab.registry import check_names
+
+        check_names(config.critic, config.model, template=config.template)
     if examples is None:
         from criticlab.benchmarks import load_benchmark
 

@@ -16,6 +16,30 @@ CRITICS = (*LM_STYLES, "prompted[:STYLE]", *VERIFIERS, "hybrid[:STYLE]", "vote[:
            "A,B,... (a vote)")
 
 
+def check_model_spec(spec: str) -> None:
+    """Raise ``ConfigError`` for a model spec of no known form (without loading anything)."""
+    kind, _, arg = spec.partition(":")
+    if not ((kind == "embedded" and not arg) or (kind in ("llamacpp", "openai") and arg)):
+        raise ConfigError(f"unknown model {spec!r}; use one of: {', '.join(MODEL_SPECS)}")
+
+
+class _Unbuilt:
+    """Stands in for a model while names are checked; never asked to generate."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    async def generate(self, messages: object, config: object) -> list[object]:
+        raise AssertionError("a placeholder model was asked to generate")
+
+
+def check_names(critic: str, model: str, *, template: str | None = None) -> None:
+    """Check a critic and a model spec (and the template) before any work starts."""
+    make_critic(critic, lambda: _Unbuilt(model), template=template)  # type: ignore[arg-type,return-value]
+    if uses_model(critic):
+        check_model_spec(model)
+
+
 def make_model(spec: str, *, base_url: str | None = None, threads: int | None = None,
                timeout: float = 120.0, concurrency: int = 8) -> LanguageModel:
     """``embedded`` | ``llamacpp:PATH.gguf`` | ``openai:MODEL``."""
@@ -61,3 +85,10 @@ def make_critic(spec: str, model: Callable[[], LanguageModel], *, samples: int =
                    for p in parts]
         return VoteCritic(critics, max(samples, 1 if len(critics) > 1 else 8))
     raise ConfigError(f"unknown critic {spec!r}; use one of: {', '.join(CRITICS)}")
+
+
+def uses_model(spec: str) -> bool:
+    """Whether the critic ``spec`` names needs a language model (verifiers alone do not)."""
+    name, _, arg = spec.strip().partition(":")
+    parts = (arg or "processbench").split(",") if name == "vote" else spec.split(",")
+    return any(p.strip().partition(":")[0] not in VERIFIERS for p in parts)
