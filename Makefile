@@ -28,6 +28,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/arithmetic_processbench.py
 	$(PY) benchmarks/overhead.py
+	$(PY) benchmarks/eval_overhead.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -1,87 +1,45 @@
 """criticlab's overhead over a bare OpenAI client, on one local llama.cpp server.
 
-The same N critique requests (short synthetic word problems by default, so that the
-server's own work is small and criticlab's overhead shows; ``--processbench`` uses the first N
-records of ProcessBench-GSM8K from ../shared/data) are sent
-(a) by criticlab: PromptedCritic -> CachedModel (a fresh store, so every request really goes
-    out and is written to SQLite) -> OpenAIModel, and
-(b) by a bare ``openai.AsyncOpenAI`` client with the same messages and parameters,
-at the same concurrency. The rounds alternate (b, a, a, b, ...) so drift on a noisy machine
-hits both sides; the script prints each round, the medians and their ratio (target <= 1.05).
+The same N critique requests are sent (a) by criticlab: PromptedCritic -> CachedModel (a
+fresh store, so every request really goes out and is written to SQLite) -> OpenAIModel, and
+(b) by a bare ``openai.AsyncOpenAI`` client with the same messages and parameters, at the same
+concurrency. Rounds alternate (b, a, a, b, ...) so drift on a noisy machine hits both sides;
+the script prints each round, the medians and their ratio (target <= 1.05).
 
-    python benchmarks/overhead.py [--n 64] [--concurrency 8] [--max-tokens 48] [--rounds 2]
+    python benchmarks/overhead.py [--n 64] [--concurrency 8] [--max-tokens 32] [--rounds 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from openai import AsyncOpenAI
+from _common import items, run_bare
 
 from criticlab.critics.prompted import PromptedCritic
 from criticlab.models.base import GenerateConfig
 from criticlab.models.llamacpp import serve
 from criticlab.models.openai import OpenAIModel
 from criticlab.store import CachedModel, Store
-from criticlab.types import Problem, Solution
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "processbench" / "gsm8k.json"
+from criticlab.types import Example
 
 
-def items(n: int, processbench: bool) -> list[tuple[Problem, Solution]]:
-    if processbench:
-        if not DATA.is_file():
-            raise SystemExit(f"{DATA} not found: run without --processbench")
-        recs = json.loads(DATA.read_text(encoding="utf-8"))[:n]
-        return [(Problem(str(r["id"]), r["problem"]), Solution(tuple(r["steps"]))) for r in recs]
-    out = []
-    for i in range(n):
-        a, b = 3 + i, 4 + 2 * i
-        out.append((Problem(f"s{i}", f"Tom has {a} bags of {b} apples. How many apples?"),
-                    Solution((f"{a} * {b} = {a * b}", f"The answer is {a * b}."))))
-    return out
-
-
-async def run_criticlab(url: str, work: list[tuple[Problem, Solution]], conc: int,
+async def run_criticlab(url: str, work: list[Example], conc: int,
                         config: GenerateConfig) -> float:
     with tempfile.TemporaryDirectory() as d, Store(Path(d) / "s.sqlite") as store:
         model = CachedModel(OpenAIModel("smollm2", base_url=url, concurrency=conc), store)
         critic = PromptedCritic(model, "processbench", config=config)
         t = time.perf_counter()
-        await asyncio.gather(*(critic.critique(p, s) for p, s in work))
+        await asyncio.gather(*(critic.critique(ex.problem, ex.solution)  # type: ignore[arg-type]
+                               for ex in work))
         elapsed = time.perf_counter() - t
+        await model.aclose()
         assert model.stats.calls == len(work), model.stats
         return elapsed
-
-
-async def run_bare(url: str, work: list[tuple[Problem, Solution]], conc: int,
-                   config: GenerateConfig) -> float:
-    client = AsyncOpenAI(base_url=url, api_key="EMPTY", max_retries=0)
-    critic = PromptedCritic(None, "processbench")  # type: ignore[arg-type]  # prompts only
-    sem = asyncio.Semaphore(conc)
-
-    async def one(p: Problem, s: Solution) -> str:
-        async with sem:
-            r = await client.chat.completions.create(
-                model="smollm2",
-                messages=[m.to_dict() for m in critic.messages(p, s)],  # type: ignore[misc]
-                temperature=config.temperature, top_p=config.top_p, seed=config.seed,
-                max_tokens=config.max_tokens,
-            )
-            return r.choices[0].message.content or ""
-
-    t = time.perf_counter()
-    await asyncio.gather(*(one(p, s) for p, s in work))
-    elapsed = time.perf_counter() - t
-    await client.close()
-    return elapsed
 
 
 def main() -> None:

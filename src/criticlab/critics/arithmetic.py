@@ -43,7 +43,10 @@ from criticlab.types import Critique, Overall, Problem, Solution, StepVerdict, V
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ArithmeticCritic", "ClaimCheck", "check_claim", "check_step", "extract_claims"]
+__all__ = [
+    "ArithmeticCritic", "ClaimCheck", "check_claim", "check_claims", "check_step",
+    "extract_claims",
+]
 
 _CUE = re.compile(
     r"\b(?:approx\w*|about|around|roughly|nearly|almost|estimat\w*|round\w*|whole|remainder"
@@ -278,6 +281,23 @@ def check_step(text: str, index: int = 0) -> StepVerdict:
     """Verdict on one step: "incorrect" when a claim is wrong (the explanation names it and
     the right value), "correct" when it has at least one checkable claim and all hold,
     "unknown" when it has none. ``score`` is 1.0, 0.0 or None accordingly."""
+    checks = check_claims(text)
+    wrong = [c for c in checks if c.ok is False]
+    if wrong:
+        return StepVerdict(index, "incorrect", "; ".join(c.message for c in wrong), 0.0)
+    held = [c for c in checks if c.ok]
+    if held:
+        return StepVerdict(index, "correct",
+                           "checked: " + "; ".join(c.claim.text for c in held), 1.0)
+    skipped = [c.message for c in checks if c.message]
+    why = "no arithmetic claim to check"
+    if skipped:
+        why += " (" + "; ".join(skipped) + ")"
+    return StepVerdict(index, "unknown", why, None)
+
+
+def check_claims(text: str) -> list[ClaimCheck]:
+    """Every distinct claim of one step with its check, in order."""
     loose = _CUE.search(text) is not None
     scaled = _SCALE_WORD.search(text) is not None
     modular = _NOT_DECIMAL.search(text) is not None
@@ -293,18 +313,7 @@ def check_step(text: str, index: int = 0) -> StepVerdict:
         if modular and check.ok is False:
             check = _modular(check, moduli)
         checks.append(check)
-    wrong = [c for c in checks if c.ok is False]
-    if wrong:
-        return StepVerdict(index, "incorrect", "; ".join(c.message for c in wrong), 0.0)
-    held = [c for c in checks if c.ok]
-    if held:
-        return StepVerdict(index, "correct",
-                           "checked: " + "; ".join(c.claim.text for c in held), 1.0)
-    skipped = [c.message for c in checks if c.message]
-    why = "no arithmetic claim to check"
-    if skipped:
-        why += " (" + "; ".join(skipped) + ")"
-    return StepVerdict(index, "unknown", why, None)
+    return checks
 
 
 class ArithmeticCritic:
@@ -327,7 +336,7 @@ class ArithmeticCritic:
         verdict: Overall | None
         if first_error is not None:
             verdict = "incorrect"
-            feedback = f"Step {first_error} (0-based): {steps[first_error].explanation}"
+            feedback = f"Step {first_error + 1}: {steps[first_error].explanation}"
             more = sum(s.verdict == "incorrect" for s in steps) - 1
             if more:
                 feedback += f" (and {more} later step{'s' if more > 1 else ''} with errors)"

@@ -46,8 +46,9 @@ STYLES: dict[str, Style] = {
 PLACEHOLDERS = ("{problem}", "{steps}")
 
 
-def load_template(name_or_path: str | Path) -> str:
-    """A packaged prompt by file name, or a user's template file by path."""
+def load_template(name_or_path: str | Path, placeholders: Sequence[str] = PLACEHOLDERS) -> str:
+    """A packaged prompt by file name, or a user's template file by path; it must contain
+    each of ``placeholders``."""
     path = Path(name_or_path)
     if path.is_file():
         try:
@@ -61,15 +62,22 @@ def load_template(name_or_path: str | Path) -> str:
             )
         except FileNotFoundError as e:
             raise ConfigError(f"{name_or_path}: no such template file") from e
-    missing = [p for p in PLACEHOLDERS if p not in text]
+    missing = [p for p in placeholders if p not in text]
     if missing:
         raise ConfigError(f"{name_or_path}: the template lacks {', '.join(missing)}")
     return text
 
 
 def render(template: str, problem: str, steps: str) -> str:
-    # Plain replacement, not str.format: prompts are full of LaTeX braces.
-    return template.replace("{problem}", problem).replace("{steps}", steps)
+    return fill(template, problem=problem, steps=steps)
+
+
+def fill(template: str, **values: str) -> str:
+    """Replace each ``{name}``; plain replacement, not str.format, because prompts are full of
+    LaTeX braces."""
+    for key, value in values.items():
+        template = template.replace("{" + key + "}", value)
+    return template
 
 
 class PromptedCritic:
