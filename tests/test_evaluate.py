@@ -137,3 +137,26 @@ def test_kill_9_and_rerun_equals_an_uninterrupted_run(tmp_path, embedded_path):
     with sqlite3.connect(db) as c:
         assert c.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 6
         assert c.execute("SELECT COUNT(*) FROM responses").fetchone()[0] == 6
+
+
+@pytest.mark.slow
+def test_ctrl_c_writes_what_finished_and_says_how_to_resume(tmp_path, embedded_path):
+    data = _records(tmp_path / "d.json", 6)
+    out = tmp_path / "run"
+    proc = subprocess.Popen(_eval(data, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "COLUMNS": "200"})
+    db = out / "store.sqlite"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if sqlite3.connect(db).execute("SELECT COUNT(*) FROM results").fetchone()[0] >= 2:
+                break
+        except sqlite3.OperationalError:
+            pass
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "run the same command again to resume" in err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert not metrics["complete"] and 2 <= metrics["n"] < 6
+    assert len((out / "results.jsonl").read_text().splitlines()) == metrics["n"]

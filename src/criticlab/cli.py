@@ -279,6 +279,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             e.show()
             sys.exit(e.exit_code)
         raise
+    if rc == 130:  # typer turns Ctrl-C into exit code 130
+        err.print("interrupted: every finished result and response is in the store; "
+                  "run the same command again to resume")
     sys.exit(rc if isinstance(rc, int) else 0)
 
 
