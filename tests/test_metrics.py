@@ -136,3 +136,25 @@ def test_compute_metrics_counts_parse_failures_and_errors():
     m = compute_metrics(rs)
     assert m["n"] == 3 and m["errors"] == 1 and m["parse_failure_rate"] == 0.5
     json.dumps(m)  # JSON-ready
+
+
+def test_transitions_and_the_identity():
+    from criticlab.metrics import transitions
+    before = [True] * 6 + [False] * 4
+    after = [True] * 5 + [False] + [True] * 3 + [False]
+    t = transitions(before, after)
+    assert (t["c->c"], t["c->i"], t["i->c"], t["i->i"]) == (5, 1, 3, 1)
+    assert t["acc_before"] == 60.0 and t["acc_after"] == 80.0
+    assert t["CL"] == pytest.approx(5 / 6) and t["CS"] == pytest.approx(3 / 4)
+    # Acc_after = Acc_before·CL + (1 − Acc_before)·CS: 0.6·5/6 + 0.4·3/4 = 0.5 + 0.3 = 0.8
+    assert abs(t["identity_gap"]) < 1e-12
+
+
+def test_closed_loop_pads_early_stops_and_costs_per_solved():
+    from criticlab.metrics import closed_loop
+    from criticlab.types import Usage
+    rounds = [[False, True], [True], [False, False, False]]
+    m = closed_loop(rounds, [Usage(10, 5, 2), Usage(4, 1, 1), Usage(20, 10, 3)])
+    assert m["accuracy_by_round"] == pytest.approx([100 / 3, 200 / 3, 200 / 3])
+    assert m["transitions"]["i->c"] == 1 and m["rounds_used"] == [1, 0, 2]
+    assert m["tokens_per_solved"] == 25.0 and m["calls_per_solved"] == 3.0

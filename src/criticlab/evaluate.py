@@ -13,7 +13,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -21,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from criticlab.critics.base import Critic
-from criticlab.errors import ConfigError, ModelError
+from criticlab.errors import ConfigError
+from criticlab.jobs import map_resumable, write_json, write_jsonl
 from criticlab.metrics import compute_metrics, prediction
 from criticlab.store import CachedModel, Store
 from criticlab.types import Example, Result, Usage
@@ -137,7 +137,7 @@ def evaluate(
         raise ConfigError(f"{config.benchmark}: the item id {dup!r} occurs more than once")
     check_run_dir(config)
     config.out.mkdir(parents=True, exist_ok=True)
-    _write_json(config.out / "config.json", config.to_dict())
+    write_json(config.out / "config.json", config.to_dict())
     with Store(config.out / "store.sqlite") as store:
         return asyncio.run(_evaluate(config, list(examples), critic, store, progress))
 
@@ -150,34 +150,44 @@ async def _evaluate(
     progress: Callable[[EvalProgress], None] | None,
 ) -> EvalRun:
     started = time.monotonic()
-    stored = dict(store.results(RUN))
-    done: dict[str, Result] = {}
-    for ex in examples:
-        if ex.problem.id in stored:
-            done[ex.problem.id] = Result.from_dict(stored[ex.problem.id])
-    todo = [ex for ex in examples if ex.problem.id not in done]
-    state = EvalProgress(total=len(examples), done=len(done), resumed=len(done))
-    for r in done.values():
+    state = EvalProgress(total=len(examples))
+    by_id = {ex.problem.id: ex for ex in examples}
+    results: dict[str, Result] = {}
+
+    def on_result(key: str, row: dict[str, Any] | None, error: str | None,
+                  resumed: bool) -> None:
+        r = Result.from_dict(row) if row is not None else Result(by_id[key], None, error)
+        results[key] = r
+        state.done += 1
+        state.resumed += resumed
         _count(state, r)
-    if progress:
-        progress(state)
+        if progress and not resumed:
+            progress(state)
+
     models: list[CachedModel] = []
-    failed: dict[str, Result] = {}
+    built: list[Critic] = [critic] if critic is not None else []
+
+    async def work(ex: Example) -> dict[str, Any]:
+        if not built:  # build the engine only when an item needs it
+            built.append(_build_critic(config, store, models))
+        assert ex.solution is not None, f"{ex.problem.id} has no solution to critique"
+        return Result(ex, await built[0].critique(ex.problem, ex.solution)).to_dict()
+
     complete = False
+    done: dict[str, dict[str, Any]] = {}
     try:
-        if todo:
-            critic = critic or _build_critic(config, store, models)
-            await _run_items(config, critic, todo, store, state, done, failed, progress)
-        complete = True
+        done, _ = await map_resumable(
+            store, RUN, [(ex.problem.id, ex) for ex in examples], work,
+            concurrency=config.concurrency, on_result=on_result)
+        complete = len(done) == len(examples)
     finally:
         for m in models:
             await m.aclose()
-        results = [done.get(i) or failed[i] for i in (ex.problem.id for ex in examples)
-                   if i in done or i in failed]
-        metrics = compute_metrics(results)
+        ordered = [results[ex.problem.id] for ex in examples if ex.problem.id in results]
+        metrics = compute_metrics(ordered)
         metrics.update({
             "benchmark": config.benchmark, "critic": config.critic, "model": config.model,
-            "complete": complete and len(done) == len(examples),
+            "complete": complete,
             "elapsed_s": time.monotonic() - started,
             "this_run": {
                 "engine_calls": sum(m.stats.calls for m in models),
@@ -185,9 +195,9 @@ async def _evaluate(
                 "resumed_items": state.resumed,
             },
         })
-        _write_results(config.out / "results.jsonl", results)
-        _write_json(config.out / "metrics.json", metrics)
-    return EvalRun(config, results, metrics)
+        write_jsonl(config.out / "results.jsonl", (r.to_dict() for r in ordered))
+        write_json(config.out / "metrics.json", metrics)
+    return EvalRun(config, ordered, metrics)
 
 
 def _build_critic(config: EvalConfig, store: Store, models: list[CachedModel]) -> Critic:
@@ -206,45 +216,6 @@ def _build_critic(config: EvalConfig, store: Store, models: list[CachedModel]) -
                        max_tokens=config.max_tokens)
 
 
-async def _run_items(
-    config: EvalConfig,
-    critic: Critic,
-    todo: Sequence[Example],
-    store: Store,
-    state: EvalProgress,
-    done: dict[str, Result],
-    failed: dict[str, Result],
-    progress: Callable[[EvalProgress], None] | None,
-) -> None:
-    sem = asyncio.Semaphore(config.concurrency)
-
-    async def one(ex: Example) -> None:
-        assert ex.solution is not None, f"{ex.problem.id} has no solution to critique"
-        async with sem:
-            try:
-                result = Result(ex, await critic.critique(ex.problem, ex.solution))
-            except ModelError as e:
-                result = Result(ex, None, str(e))
-        if result.error is None:
-            store.put_result(RUN, ex.problem.id, result.to_dict())
-            done[ex.problem.id] = result
-        else:
-            log.warning("%s: %s", ex.problem.id, result.error)
-            failed[ex.problem.id] = result
-        state.done += 1
-        _count(state, result)
-        if progress:
-            progress(state)
-
-    tasks = [asyncio.create_task(one(ex)) for ex in todo]
-    try:
-        await asyncio.gather(*tasks)
-    finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-
 def _count(state: EvalProgress, r: Result) -> None:
     if r.error is not None:
         state.errors += 1
@@ -253,17 +224,3 @@ def _count(state: EvalProgress, r: Result) -> None:
         state.usage = state.usage + r.critique.usage
         if prediction(r) is None and not r.critique.parsed:
             state.unparsed += 1
-
-
-def _write_results(path: Path, results: Sequence[Result]) -> None:
-    tmp = path.with_suffix(".jsonl.tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for r in results:
-            f.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)

@@ -222,3 +222,56 @@ def compute_metrics(results: Sequence[Result]) -> dict[str, Any]:
         "steps": step_scores(results),
         "usage": usage.to_dict(),
     }
+
+
+# -- closed loop: did critique help? ----------------------------------------------------------
+def transitions(before: Sequence[bool], after: Sequence[bool]) -> dict[str, Any]:
+    """The 2×2 table of correctness before and after one correction step (c→c, c→i, i→c,
+    i→i), with CL = P(correct after | correct before) (confidence: keeps right answers) and
+    CS = P(correct after | wrong before) (critique: fixes wrong ones). The identity
+    ``acc_after = acc_before·CL + (1 − acc_before)·CS`` holds on the counts; ``identity_gap``
+    is its left side minus its right side (0 up to float rounding). Accuracies in percent."""
+    pairs = list(zip(before, after, strict=True))
+    cc = sum(1 for b, a in pairs if b and a)
+    ci = sum(1 for b, a in pairs if b and not a)
+    ic = sum(1 for b, a in pairs if not b and a)
+    ii = sum(1 for b, a in pairs if not b and not a)
+    n = len(pairs)
+    acc_b = (cc + ci) / n if n else 0.0
+    acc_a = (cc + ic) / n if n else 0.0
+    cl = cc / (cc + ci) if cc + ci else None
+    cs = ic / (ic + ii) if ic + ii else None
+    rhs = acc_b * (cl or 0.0) + (1 - acc_b) * (cs or 0.0)
+    return {
+        "n": n, "c->c": cc, "c->i": ci, "i->c": ic, "i->i": ii,
+        "acc_before": 100 * acc_b, "acc_after": 100 * acc_a,
+        "CL": cl, "CS": cs, "identity_gap": acc_a - rhs,
+    }
+
+
+def closed_loop(
+    correct_by_round: Sequence[Sequence[bool]], usage: Sequence[Usage]
+) -> dict[str, Any]:
+    """Accuracy after each round, the draft→final transitions, and cost per solved problem.
+
+    ``correct_by_round[i][r]`` says whether problem i's solution after round r is right
+    (round 0 is the draft; a trajectory that stopped early keeps its last solution).
+    ``usage[i]`` is what problem i cost in all.
+    """
+    n = len(correct_by_round)
+    depth = max((len(c) for c in correct_by_round), default=0)
+    padded = [list(c) + [c[-1]] * (depth - len(c)) for c in correct_by_round if c]
+    accuracy = [100 * sum(p[r] for p in padded) / n if n else 0.0 for r in range(depth)]
+    firsts = [p[0] for p in padded]
+    lasts = [p[-1] for p in padded]
+    solved = sum(lasts)
+    total = sum(usage, Usage())
+    return {
+        "n": n,
+        "accuracy_by_round": accuracy,
+        "transitions": transitions(firsts, lasts),
+        "rounds_used": [len(c) - 1 for c in correct_by_round],
+        "tokens_per_solved": total.total_tokens / solved if solved else None,
+        "calls_per_solved": total.calls / solved if solved else None,
+        "usage": total.to_dict(),
+    }
