@@ -16,7 +16,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from criticlab.benchmarks.jsonl import read_examples
@@ -217,6 +223,98 @@ def eval_cmd(
     )
     if m["errors"]:
         raise typer.Exit(EXIT_MODEL)
+
+
+def _job_progress() -> tuple[Progress, Callable[[int, int], None]]:
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeRemainingColumn(), console=err, disable=not err.is_terminal)
+    task = bar.add_task("problems", total=None)
+    return bar, lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _print_metrics(title: str, metrics: dict[str, object]) -> None:
+    table = Table("metric", "value", title=title, title_justify="left")
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={_short(v)}" for k, v in value.items())
+        table.add_row(key, _short(value))
+    out.print(table)
+
+
+def _short(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:.3f}" if abs(v) < 2 else f"{v:.1f}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_short(x) for x in v) + "]"
+    return str(v)
+
+
+@app.command()
+def refine(
+    data: Annotated[str, typer.Argument(help="Problems with reference answers (gsm8k, a file).")],
+    critic: CriticOpt = "arithmetic",
+    strategy: Annotated[str, typer.Option(help="global | local | best | repair.")] = "global",
+    rounds: Annotated[int, typer.Option(help="Refinements at most.")] = 2,
+    actor: Annotated[str | None, typer.Option(
+        help="Model that writes and refines solutions (default: --model).")] = None,
+    draft: Annotated[str, typer.Option(
+        help="given (the data's solutions), solve (the actor writes them), auto.")] = "auto",
+    model: ModelOpt = "embedded",
+    base_url: BaseUrlOpt = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N problems.")] = None,
+    max_tokens: MaxTokensOpt = 1024,
+    concurrency: ConcurrencyOpt = 4,
+    threads: ThreadsOpt = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Run directory.")] = None,
+) -> None:
+    """Critique and refine until the critic accepts: accuracy per round, transitions, CL/CS."""
+    from criticlab.infer.jobs import EngineSpec, RefineConfig, run_refine
+
+    engines = EngineSpec(model=model, actor=actor, base_url=base_url, threads=threads,
+                         concurrency=concurrency, max_tokens=max_tokens)
+    name = _slug(f"refine__{data}__{critic}__{strategy}__{actor or model}")
+    config = RefineConfig(data=data, out=out_dir or Path("runs") / name, critic=critic,
+                          strategy=strategy, rounds=rounds, limit=limit, draft=draft,
+                          engines=engines)
+    bar, tick = _job_progress()
+    with bar:
+        metrics = run_refine(config, tick)
+    _print_metrics(f"refine {data} · {critic} · {strategy}", metrics)
+    err.print(f"results in {config.out}/")
+
+
+@app.command("select")
+def select_cmd(
+    data: Annotated[str, typer.Argument(help="Problems with reference answers (gsm8k, a file).")],
+    n: Annotated[int, typer.Option(help="Solutions sampled per problem.")] = 8,
+    method: Annotated[str, typer.Option(
+        help="majority | best | filtered | weighted | sampled.")] = "majority",
+    critic: Annotated[str | None, typer.Option(
+        help=f"Critic for every method but majority: {', '.join(CRITICS)}.")] = None,
+    aggregate: Annotated[str, typer.Option(help="Step scores for best: min|last|product.")] = "min",
+    k: Annotated[int, typer.Option(help="Critiques per solution for --method sampled.")] = 4,
+    actor: Annotated[str | None, typer.Option(help="Model that writes solutions.")] = None,
+    model: ModelOpt = "embedded",
+    base_url: BaseUrlOpt = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N problems.")] = None,
+    max_tokens: MaxTokensOpt = 512,
+    concurrency: ConcurrencyOpt = 4,
+    threads: ThreadsOpt = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Run directory.")] = None,
+) -> None:
+    """Sample N solutions per problem and choose one: accuracy next to majority and pass@N."""
+    from criticlab.infer.jobs import EngineSpec, SelectConfig, run_select
+
+    engines = EngineSpec(model=model, actor=actor, base_url=base_url, threads=threads,
+                         concurrency=concurrency, max_tokens=max_tokens)
+    name = _slug(f"select__{data}__{method}__{critic or 'none'}__{actor or model}@{n}")
+    config = SelectConfig(data=data, out=out_dir or Path("runs") / name, n=n, method=method,
+                          critic=critic, aggregate=aggregate, k=k, limit=limit, engines=engines)
+    bar, tick = _job_progress()
+    with bar:
+        metrics = run_select(config, tick)
+    _print_metrics(f"select {data} · {method} · n={n}", metrics)
+    err.print(f"results in {config.out}/")
 
 
 @app.command()

@@ -270,7 +270,7 @@ def closed_loop(
         "n": n,
         "accuracy_by_round": accuracy,
         "transitions": transitions(firsts, lasts),
-        "rounds_used": [len(c) - 1 for c in correct_by_round],
+        "mean_rounds_used": sum(len(c) - 1 for c in correct_by_round) / n if n else 0.0,
         "tokens_per_solved": total.total_tokens / solved if solved else None,
         "calls_per_solved": total.calls / solved if solved else None,
         "usage": total.to_dict(),

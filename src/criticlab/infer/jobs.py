@@ -1,0 +1,268 @@
+"""The ``refine`` and ``select`` jobs: a config and a runner each, over a dataset with
+reference answers, through the store (cached, resumable), into a run directory.
+
+Correctness is judged against the reference answer here, after the fact; the reference is
+never shown to the actor or the critic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from criticlab.critics.answer import same_answer, solution_answer
+from criticlab.critics.base import Critic
+from criticlab.errors import ConfigError, InputError
+from criticlab.infer.refine import (
+    BestRefiner,
+    GlobalRefiner,
+    LocalRefiner,
+    Refiner,
+    Trajectory,
+    refine_loop,
+    solve,
+)
+from criticlab.infer.repair import RepairRefiner
+from criticlab.infer.select import METHODS, majority_vote, select
+from criticlab.jobs import map_resumable, write_json, write_jsonl
+from criticlab.metrics import closed_loop
+from criticlab.models.base import GenerateConfig
+from criticlab.store import CachedModel, Store
+from criticlab.types import Example, Problem, Solution, Usage
+
+STRATEGIES = ("global", "local", "best", "repair")
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """Which engines a job uses; the actor defaults to the critic's model."""
+
+    model: str = "embedded"
+    actor: str | None = None
+    base_url: str | None = None
+    threads: int | None = None
+    timeout: float = 120.0
+    concurrency: int = 4
+    max_tokens: int = 1024
+
+
+@dataclass(frozen=True)
+class RefineConfig:
+    data: str
+    out: Path
+    critic: str = "arithmetic"
+    strategy: str = "global"
+    rounds: int = 2
+    limit: int | None = None
+    draft: str = "auto"  # "given" solutions, "solve" with the actor, or "auto": given if any
+    engines: EngineSpec = EngineSpec()
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"unknown strategy {self.strategy!r}; choose from {STRATEGIES}")
+        if self.rounds < 0:
+            raise ConfigError("--rounds must be at least 0")
+        if self.draft not in ("auto", "given", "solve"):
+            raise ConfigError("--draft must be auto, given or solve")
+
+
+@dataclass(frozen=True)
+class SelectConfig:
+    data: str
+    out: Path
+    n: int = 8
+    method: str = "majority"
+    critic: str | None = None
+    aggregate: str = "min"
+    k: int = 4
+    temperature: float = 0.8
+    limit: int | None = None
+    engines: EngineSpec = EngineSpec()
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(f"unknown method {self.method!r}; choose from {METHODS}")
+        if self.n < 1:
+            raise ConfigError("--n must be at least 1")
+        if self.method != "majority" and not self.critic:
+            raise ConfigError(f"--method {self.method} needs a --critic")
+
+
+class _Engines:
+    """Builds each named model once, wrapped in the store, on first use."""
+
+    def __init__(self, spec: EngineSpec, store: Store) -> None:
+        self.spec = spec
+        self.store = store
+        self.built: dict[str, CachedModel] = {}
+
+    def get(self, name: str) -> CachedModel:
+        if name not in self.built:
+            from criticlab.registry import make_model
+
+            s = self.spec
+            self.built[name] = CachedModel(
+                make_model(name, base_url=s.base_url, threads=s.threads, timeout=s.timeout,
+                           concurrency=s.concurrency), self.store)
+        return self.built[name]
+
+    def actor(self) -> CachedModel:
+        return self.get(self.spec.actor or self.spec.model)
+
+    def critic(self, spec: str) -> Critic:
+        from criticlab.registry import make_critic
+
+        return make_critic(spec, lambda: self.get(self.spec.model),
+                           max_tokens=self.spec.max_tokens)
+
+    async def aclose(self) -> None:
+        for m in self.built.values():
+            await m.aclose()
+
+    def stats(self) -> dict[str, int]:
+        return {"engine_calls": sum(m.stats.calls for m in self.built.values()),
+                "store_hits": sum(m.stats.hits for m in self.built.values())}
+
+
+def _load(data: str, limit: int | None) -> list[Example]:
+    from criticlab.benchmarks import load_benchmark
+
+    examples = load_benchmark(data, limit=limit)
+    missing = [ex.problem.id for ex in examples if ex.problem.reference_answer is None]
+    if missing:
+        raise InputError(f"{len(missing)} problems have no reference answer (first: "
+                         f"{missing[0]}); refine and select measure against one",
+                         path=data, field="reference_answer")
+    return examples
+
+
+def is_right(problem: Problem, solution: Solution) -> bool:
+    return same_answer(solution_answer(solution), problem.reference_answer)
+
+
+def _refiner(config: RefineConfig, engines: _Engines, critic: Critic) -> Refiner:
+    cfg = GenerateConfig(max_tokens=config.engines.max_tokens)
+    if config.strategy == "repair":
+        return RepairRefiner()
+    if config.strategy == "global":
+        return GlobalRefiner(engines.actor(), cfg)
+    if config.strategy == "local":
+        return LocalRefiner(engines.actor(), cfg)
+    return BestRefiner(engines.actor(), critic, cfg)
+
+
+def run_refine(config: RefineConfig, progress: Callable[[int, int], None] | None = None
+               ) -> dict[str, Any]:
+    """Refine every problem's draft; writes ``trajectories.jsonl`` and ``metrics.json``
+    (accuracy per round, transitions draft→final with CL/CS, cost per solved problem)."""
+    examples = _load(config.data, config.limit)
+    use_given = config.draft == "given" or (
+        config.draft == "auto" and all(ex.solution is not None for ex in examples))
+    if config.draft == "given" and any(ex.solution is None for ex in examples):
+        raise InputError("--draft given, but some problems have no solution", path=config.data)
+
+    async def main(store: Store) -> dict[str, Any]:
+        engines = _Engines(config.engines, store)
+        critic = engines.critic(config.critic)
+        refiner = _refiner(config, engines, critic)
+        solve_cfg = GenerateConfig(max_tokens=config.engines.max_tokens)
+
+        async def work(ex: Example) -> dict[str, Any]:
+            t = await refine_loop(
+                ex.problem, critic=critic, refiner=refiner, rounds=config.rounds,
+                draft=ex.solution if use_given else None,
+                actor=None if use_given else engines.actor(), solve_config=solve_cfg)
+            return t.to_dict()
+
+        try:
+            done, errors = await _run(store, "refine", examples, work, config.engines, progress)
+        finally:
+            await engines.aclose()
+        trajs = [Trajectory.from_dict(done[ex.problem.id]) for ex in examples
+                 if ex.problem.id in done]
+        correct = [[is_right(t.problem, r.solution) for r in t.rounds] for t in trajs]
+        metrics = closed_loop(correct, [t.usage for t in trajs])
+        metrics.update({"errors": len(errors), "complete": len(done) == len(examples),
+                        "this_run": engines.stats(), "strategy": config.strategy,
+                        "critic": config.critic})
+        write_jsonl(config.out / "trajectories.jsonl", (t.to_dict() for t in trajs))
+        return metrics
+
+    return _in_run_dir(config.out, asdict(config), main)
+
+
+def run_select(config: SelectConfig, progress: Callable[[int, int], None] | None = None
+               ) -> dict[str, Any]:
+    """Sample ``n`` solutions per problem with the actor and choose one by ``method``;
+    ``metrics.json`` has the method's accuracy next to plain majority voting and pass@n (an
+    oracle bound: some sample is right)."""
+    examples = _load(config.data, config.limit)
+
+    async def main(store: Store) -> dict[str, Any]:
+        engines = _Engines(config.engines, store)
+        critic = engines.critic(config.critic) if config.critic else None
+        sample_cfg = GenerateConfig(n=config.n, temperature=config.temperature, top_p=0.95,
+                                    max_tokens=config.engines.max_tokens)
+
+        async def work(ex: Example) -> dict[str, Any]:
+            sols = await solve(engines.actor(), ex.problem, sample_cfg)
+            solutions = [s for s, _ in sols]
+            chosen = await select(ex.problem, solutions, config.method, critic,
+                                  aggregate=config.aggregate, k=config.k)
+            usage = sum((u for _, u in sols), Usage())
+            return {"problem": ex.problem.to_dict(),
+                    "solutions": [s.to_dict() for s in solutions],
+                    "answer": chosen.answer, "votes": chosen.votes, "fallback": chosen.fallback,
+                    "majority": majority_vote(solutions).answer, "usage": usage.to_dict()}
+
+        try:
+            done, errors = await _run(store, "select", examples, work, config.engines, progress)
+        finally:
+            await engines.aclose()
+        rows = [done[ex.problem.id] for ex in examples if ex.problem.id in done]
+        n = len(rows) or 1
+        ref = [r["problem"]["reference_answer"] for r in rows]
+        right = [same_answer(r["answer"], a) for r, a in zip(rows, ref, strict=True)]
+        maj = [same_answer(r["majority"], a) for r, a in zip(rows, ref, strict=True)]
+        any_right = [any(is_right(Problem.from_dict(r["problem"]), Solution.from_dict(s))
+                         for s in r["solutions"]) for r in rows]
+        usage = sum((Usage.from_dict(r["usage"]) for r in rows), Usage())
+        write_jsonl(config.out / "selections.jsonl", rows)
+        return {"n": len(rows), "method": config.method, "samples": config.n,
+                "accuracy": 100 * sum(right) / n, "majority_accuracy": 100 * sum(maj) / n,
+                f"pass@{config.n}": 100 * sum(any_right) / n,
+                "fallbacks": sum(1 for r in rows if r["fallback"]),
+                "errors": len(errors), "complete": len(done) == len(examples),
+                "usage": usage.to_dict(), "this_run": engines.stats()}
+
+    return _in_run_dir(config.out, asdict(config), main)
+
+
+async def _run(store: Store, run: str, examples: Sequence[Example], work: Any,
+               engines: EngineSpec, progress: Callable[[int, int], None] | None
+               ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    count = [0]
+
+    def tick(key: str, row: object, error: str | None, resumed: bool) -> None:
+        count[0] += 1
+        if progress:
+            progress(count[0], len(examples))
+
+    return await map_resumable(store, run, [(ex.problem.id, ex) for ex in examples], work,
+                               concurrency=engines.concurrency, on_result=tick)
+
+
+def _in_run_dir(out: Path, config: dict[str, Any], main: Any) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "config.json", {k: str(v) if isinstance(v, Path) else v
+                                     for k, v in config.items()})
+    started = time.monotonic()
+    with Store(out / "store.sqlite") as store:
+        metrics: dict[str, Any] = asyncio.run(main(store))
+    metrics["elapsed_s"] = time.monotonic() - started
+    write_json(out / "metrics.json", metrics)
+    return metrics
