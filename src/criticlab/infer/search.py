@@ -1,0 +1,106 @@
+"""Tree search over whole answers (MCTSr; MC-NEST's uniform policy), bounded by model calls.
+
+Nodes are complete solutions. Expanding a node critiques it and refines it into a child; a
+child's value is its critic score. As in MCTSr, a node's quality is
+``Q = (min(rewards) + mean(rewards)) / 2`` over the rewards backed up into it, and selection
+descends by UCT ``Q + c·sqrt(ln(N_parent + 1) / (n + ε))`` into nodes that are fully
+expanded. MC-NEST's ``uniform`` policy replaces that greedy choice by a uniformly random child
+(a mixed, Nash-equilibrium-like strategy), which keeps exploring where UCT would exploit.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+
+from criticlab.critics.base import Critic
+from criticlab.errors import ConfigError
+from criticlab.infer.refine import Refiner, critique_score
+from criticlab.types import Critique, Problem, Solution, Usage
+
+POLICIES = ("greedy", "uniform")
+
+
+@dataclass(eq=False)
+class Node:
+    solution: Solution
+    critique: Critique
+    parent: Node | None = None
+    children: list[Node] = field(default_factory=list)
+    rewards: list[float] = field(default_factory=list)
+
+    @property
+    def visits(self) -> int:
+        return len(self.rewards)
+
+    @property
+    def q(self) -> float:
+        if not self.rewards:
+            return 0.0
+        return (min(self.rewards) + sum(self.rewards) / len(self.rewards)) / 2
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    best: Solution
+    best_critique: Critique
+    nodes: int
+    usage: Usage
+
+
+def uct(node: Node, c: float) -> float:
+    parent = node.parent.visits if node.parent is not None else node.visits
+    return node.q + c * math.sqrt(math.log(parent + 1) / (node.visits + 1e-6))
+
+
+async def search(
+    problem: Problem,
+    root: Solution,
+    *,
+    critic: Critic,
+    refiner: Refiner,
+    budget: int,
+    max_children: int = 2,
+    c: float = 1.41,
+    policy: str = "greedy",
+    seed: int = 0,
+) -> SearchResult:
+    """Search from ``root`` until ``budget`` model calls are spent (engine calls counted from
+    usage; the next expansion only starts if the costliest one so far still fits), and return
+    the solution with the best Q (its own critic score breaking ties)."""
+    if policy not in POLICIES:
+        raise ConfigError(f"unknown policy {policy!r}; choose from {POLICIES}")
+    if budget < 0 or max_children < 1:
+        raise ConfigError("budget must be >= 0 and max_children >= 1")
+    rng = random.Random(seed)
+    crit = await critic.critique(problem, root)
+    used = crit.usage
+    top = Node(root, crit)
+    top.rewards.append(critique_score(crit, len(root.steps)))
+    nodes = [top]
+    # an expansion costs a refinement and a critique: assume one call for the refinement
+    # until one has been seen
+    costliest = crit.usage.calls + 1
+    while used.calls + costliest <= budget:
+        node = top
+        while len(node.children) >= max_children:
+            node = (rng.choice(node.children) if policy == "uniform"
+                    else max(node.children, key=lambda ch: uct(ch, c)))
+        before = used.calls
+        solution, spent = await refiner.refine(problem, node.solution, node.critique)
+        child_crit = await critic.critique(problem, solution)
+        used = used + spent + child_crit.usage
+        costliest = max(costliest, used.calls - before)
+        child = Node(solution, child_crit, parent=node)
+        node.children.append(child)
+        nodes.append(child)
+        reward = critique_score(child_crit, len(solution.steps))
+        walk: Node | None = child
+        while walk is not None:
+            walk.rewards.append(reward)
+            walk = walk.parent
+        if used.calls == 0 and len(nodes) > budget:
+            break  # a model-free refiner and critic: bound the search by nodes instead
+    best = max(nodes, key=lambda n: (n.q, critique_score(n.critique, len(n.solution.steps))))
+    return SearchResult(best.solution, best.critique, len(nodes), used)

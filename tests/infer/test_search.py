@@ -1,0 +1,79 @@
+import pytest
+
+from criticlab.critics.prompted import PromptedCritic
+from criticlab.errors import ConfigError
+from criticlab.infer.refine import GlobalRefiner
+from criticlab.infer.search import Node, search, uct
+from criticlab.models.base import GenerateConfig
+from criticlab.types import Critique, Problem, Solution, Usage
+
+P = Problem("p", "q", "14")
+
+
+class ScoreByAnswer:
+    """A critic that scores a solution by its last step's number (known values), one call."""
+
+    name = "score"
+
+    async def critique(self, problem, solution):
+        score = {"a": 0.2, "b": 0.9, "c": 0.5}.get(solution.steps[-1], 0.1)
+        return Critique(first_error=None if score > 0.8 else 0, verdict=None, score=score,
+                        usage=Usage(calls=1))
+
+
+class Cycle:
+    """A refiner that writes the next solution of a fixed list, one call each."""
+
+    name = "cycle"
+
+    def __init__(self, texts):
+        self.texts = list(texts)
+        self.i = 0
+
+    async def refine(self, problem, solution, critique):
+        text = self.texts[self.i % len(self.texts)]
+        self.i += 1
+        return Solution((text,)), Usage(calls=1)
+
+
+@pytest.mark.parametrize("budget", [1, 2, 5, 9, 10])
+async def test_search_respects_its_budget(budget):
+    r = await search(P, Solution(("a",)), critic=ScoreByAnswer(), refiner=Cycle("acb"),
+                     budget=budget)
+    assert r.usage.calls <= max(budget, 1)
+    # root critique (1 call) + 2 calls per expansion
+    assert r.nodes == 1 + max(0, (budget - 1) // 2)
+
+
+async def test_search_returns_the_best_node():
+    r = await search(P, Solution(("a",)), critic=ScoreByAnswer(), refiner=Cycle("acb"),
+                     budget=9)
+    assert r.best.steps == ("b",) and r.best_critique.score == 0.9
+
+
+def test_q_and_uct():
+    root = Node(Solution(("a",)), Critique(), rewards=[0.2, 0.9, 0.5])
+    assert root.q == pytest.approx((0.2 + 1.6 / 3) / 2)
+    child = Node(Solution(("b",)), Critique(), parent=root, rewards=[0.9])
+    assert uct(child, 0.0) == pytest.approx(0.9)
+    assert uct(child, 1.0) > uct(child, 0.0)
+
+
+async def test_uniform_policy_explores_differently_and_is_seeded():
+    async def run(policy, seed):
+        r = await search(P, Solution(("a",)), critic=ScoreByAnswer(),
+                         refiner=Cycle("cbacab"), budget=21, policy=policy, seed=seed,
+                         max_children=2)
+        return r.nodes, r.best.steps
+    assert await run("uniform", 3) == await run("uniform", 3)
+    with pytest.raises(ConfigError):
+        await run("softmax", 0)
+
+
+@pytest.mark.slow
+async def test_search_on_the_embedded_model(embedded_model):
+    cfg = GenerateConfig(max_tokens=32)
+    r = await search(P, Solution(("3 * 4 = 12", "12 + 2 = 15")),
+                     critic=PromptedCritic(embedded_model, "stepwise", config=cfg),
+                     refiner=GlobalRefiner(embedded_model, cfg), budget=5)
+    assert r.usage.calls <= 5 and r.nodes >= 2
