@@ -66,3 +66,17 @@ def test_stdin_and_human_table(tmp_path):
     assert p.returncode == 0, p.stderr.decode()
     assert "first error: step 1" in out and "incorrect" in out and "3 * 2 = 6" in out
     assert "1 critiqued, 1 with an error" in p.stderr.decode()
+
+
+@pytest.mark.slow
+def test_constraints_critic_from_the_command_line(tmp_path, embedded_path):
+    rec = {"id": "if1", "problem": "Write a short poem about the sea in all lowercase letters. "
+           "Do not use any commas.", "solution": "The sea is wide and blue\nit sings to me, and you"}
+    p = run("critique", "-", "--critic", "constraints", "--max-tokens", "48", "--json",
+            stdin=json.dumps(rec).encode(), tmp_path=tmp_path)
+    assert p.returncode == 0, p.stderr.decode()
+    crit = json.loads(p.stdout)["critique"]
+    assert crit["verdict"] == "incorrect" and crit["first_error"] == 0
+    verdicts = {s["explanation"].split(":")[0]: s["verdict"] for s in crit["steps"]}
+    assert verdicts["Write the whole answer in lowercase letters"] == "incorrect"
+    assert verdicts["Do not use any commas"] == "incorrect"

@@ -12,8 +12,8 @@ from criticlab.models.base import GenerateConfig, LanguageModel
 MODEL_SPECS = ("embedded", "llamacpp:PATH.gguf", "openai:MODEL (with --base-url)")
 LM_STYLES = ("processbench", "stepwise")
 VERIFIERS = ("arithmetic",)
-CRITICS = (*LM_STYLES, "prompted[:STYLE]", *VERIFIERS, "hybrid[:STYLE]", "vote[:A,B,...]",
-           "A,B,... (a vote)")
+CRITICS = (*LM_STYLES, "prompted[:STYLE]", *VERIFIERS, "constraints", "hybrid[:STYLE]",
+           "vote[:A,B,...]", "A,B,... (a vote)")
 
 
 def check_model_spec(spec: str) -> None:
@@ -74,6 +74,10 @@ def make_critic(spec: str, model: Callable[[], LanguageModel], *, samples: int =
         return VoteCritic([lm], samples) if samples > 1 else lm
     if name == "arithmetic" and not arg:
         return ArithmeticCritic()
+    if name == "constraints" and not arg:
+        from criticlab.critics.decrim import ConstraintCritic
+
+        return ConstraintCritic(model())
     if name == "hybrid":
         style = arg or "stepwise"
         lm_critic = make_critic(style, model, samples=samples, template=template,

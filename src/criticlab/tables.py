@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from dataclasses import replace
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -21,10 +22,16 @@ def render_critique(ex: Example, c: Critique) -> Table:
     """A table with one row per step: the step, the verdict, the reason; the first error is
     highlighted."""
     steps = ex.solution.steps if ex.solution else ()
+    unit = "step"
+    if c.critic == "constraints":  # one verdict per constraint of the instruction, not per step
+        unit = "constraint"
+        steps = tuple(s.explanation.split(": ", 1)[0] for s in c.steps)
+        c = replace(c, steps=tuple(replace(s, explanation=s.explanation.split(": ", 1)[-1])
+                                   for s in c.steps))
     if not c.parsed:
         head = Text("could not read the critic's output", style="bold yellow")
     elif c.first_error is not None:
-        head = Text(f"first error: step {c.first_error + 1}", style="bold red")
+        head = Text(f"first error: {unit} {c.first_error + 1}", style="bold red")
     elif c.verdict == "correct":
         head = Text("no error found", style="bold green")
     else:
@@ -35,7 +42,7 @@ def render_critique(ex: Example, c: Critique) -> Table:
         f"\n{question[:300]}{'…' if len(question) > 300 else ''}",
     )
     table = Table(title=title, title_justify="left", show_lines=False, expand=True)
-    table.add_column("step", justify="right", no_wrap=True)
+    table.add_column(unit, justify="right", no_wrap=True)
     table.add_column("text", ratio=3)
     table.add_column("verdict", no_wrap=True)
     table.add_column("why", ratio=2)
