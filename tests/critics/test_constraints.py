@@ -1,14 +1,8 @@
 import pytest
 
 from criticlab.critics.base import Critic
-from criticlab.critics.constraints import (
-    CHECKERS,
-    LM_KIND,
-    Constraint,
-    check,
-    count_words,
-    split_sentences,
-)
+from criticlab.critics.constraint_checks import CHECKERS, count_words, split_sentences
+from criticlab.critics.constraints import LM_KIND, Constraint, check
 from criticlab.critics.decrim import (
     ConstraintCritic,
     constraints_from_instruction,
