@@ -7,12 +7,16 @@ import asyncio
 import json
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from criticlab.critics.base import Critic
 from criticlab.errors import ModelError
-from criticlab.store import Store
+from criticlab.store import CachedModel, Store
+from criticlab.types import Example
 
 log = logging.getLogger(__name__)
 
@@ -85,3 +89,78 @@ def write_json(path: Path, data: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """Which engines a job uses; the actor defaults to the critic's model."""
+
+    model: str = "embedded"
+    actor: str | None = None
+    base_url: str | None = None
+    threads: int | None = None
+    timeout: float = 120.0
+    concurrency: int = 4
+    max_tokens: int = 1024
+
+
+class Engines:
+    """Builds each named model once, wrapped in the store, on first use."""
+
+    def __init__(self, spec: EngineSpec, store: Store) -> None:
+        self.spec = spec
+        self.store = store
+        self.built: dict[str, CachedModel] = {}
+
+    def get(self, name: str) -> CachedModel:
+        if name not in self.built:
+            from criticlab.registry import make_model
+
+            s = self.spec
+            self.built[name] = CachedModel(
+                make_model(name, base_url=s.base_url, threads=s.threads, timeout=s.timeout,
+                           concurrency=s.concurrency), self.store)
+        return self.built[name]
+
+    def actor(self) -> CachedModel:
+        return self.get(self.spec.actor or self.spec.model)
+
+    def critic(self, spec: str) -> Critic:
+        from criticlab.registry import make_critic
+
+        return make_critic(spec, lambda: self.get(self.spec.model),
+                           max_tokens=self.spec.max_tokens)
+
+    async def aclose(self) -> None:
+        for m in self.built.values():
+            await m.aclose()
+
+    def stats(self) -> dict[str, int]:
+        return {"engine_calls": sum(m.stats.calls for m in self.built.values()),
+                "store_hits": sum(m.stats.hits for m in self.built.values())}
+
+
+async def run_items(store: Store, run: str, examples: Sequence[Example], work: Any,
+               engines: EngineSpec, progress: Callable[[int, int], None] | None
+               ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    count = [0]
+
+    def tick(key: str, row: object, error: str | None, resumed: bool) -> None:
+        count[0] += 1
+        if progress:
+            progress(count[0], len(examples))
+
+    return await map_resumable(store, run, [(ex.problem.id, ex) for ex in examples], work,
+                               concurrency=engines.concurrency, on_result=tick)
+
+
+def in_run_dir(out: Path, config: dict[str, Any], main: Any) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "config.json", {k: str(v) if isinstance(v, Path) else v
+                                     for k, v in config.items()})
+    started = time.monotonic()
+    with Store(out / "store.sqlite") as store:
+        metrics: dict[str, Any] = asyncio.run(main(store))
+    metrics["elapsed_s"] = time.monotonic() - started
+    write_json(out / "metrics.json", metrics)
+    return metrics

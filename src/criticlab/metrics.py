@@ -11,13 +11,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from criticlab.types import Result, Usage
+from criticlab.types import Critique, Result, Usage
 
 
 def prediction(r: Result) -> int | None:
     """The critic's answer in ProcessBench's form: the first wrong step's index, -1 for "no
     error", or ``None`` when there is no usable answer (error, unparsed, or undecided)."""
-    c = r.critique
+    return critique_prediction(r.critique)
+
+
+def critique_prediction(c: Critique | None) -> int | None:
+    """:func:`prediction` of a bare critique."""
     if c is None or not c.parsed:
         return None
     if c.first_error is not None:

@@ -7,10 +7,8 @@ never shown to the actor or the critic.
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,26 +26,13 @@ from criticlab.infer.refine import (
 )
 from criticlab.infer.repair import RepairRefiner
 from criticlab.infer.select import METHODS, majority_vote, select
-from criticlab.jobs import map_resumable, write_json, write_jsonl
+from criticlab.jobs import Engines, EngineSpec, in_run_dir, run_items, write_jsonl
 from criticlab.metrics import closed_loop
 from criticlab.models.base import GenerateConfig
-from criticlab.store import CachedModel, Store
+from criticlab.store import Store
 from criticlab.types import Example, Problem, Solution, Usage
 
 STRATEGIES = ("global", "local", "best", "repair")
-
-
-@dataclass(frozen=True)
-class EngineSpec:
-    """Which engines a job uses; the actor defaults to the critic's model."""
-
-    model: str = "embedded"
-    actor: str | None = None
-    base_url: str | None = None
-    threads: int | None = None
-    timeout: float = 120.0
-    concurrency: int = 4
-    max_tokens: int = 1024
 
 
 @dataclass(frozen=True)
@@ -59,7 +44,7 @@ class RefineConfig:
     rounds: int = 2
     limit: int | None = None
     draft: str = "auto"  # "given" solutions, "solve" with the actor, or "auto": given if any
-    engines: EngineSpec = EngineSpec()
+    engines: EngineSpec = field(default_factory=EngineSpec)
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -81,7 +66,7 @@ class SelectConfig:
     k: int = 4
     temperature: float = 0.8
     limit: int | None = None
-    engines: EngineSpec = EngineSpec()
+    engines: EngineSpec = field(default_factory=EngineSpec)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -90,42 +75,6 @@ class SelectConfig:
             raise ConfigError("--n must be at least 1")
         if self.method != "majority" and not self.critic:
             raise ConfigError(f"--method {self.method} needs a --critic")
-
-
-class _Engines:
-    """Builds each named model once, wrapped in the store, on first use."""
-
-    def __init__(self, spec: EngineSpec, store: Store) -> None:
-        self.spec = spec
-        self.store = store
-        self.built: dict[str, CachedModel] = {}
-
-    def get(self, name: str) -> CachedModel:
-        if name not in self.built:
-            from criticlab.registry import make_model
-
-            s = self.spec
-            self.built[name] = CachedModel(
-                make_model(name, base_url=s.base_url, threads=s.threads, timeout=s.timeout,
-                           concurrency=s.concurrency), self.store)
-        return self.built[name]
-
-    def actor(self) -> CachedModel:
-        return self.get(self.spec.actor or self.spec.model)
-
-    def critic(self, spec: str) -> Critic:
-        from criticlab.registry import make_critic
-
-        return make_critic(spec, lambda: self.get(self.spec.model),
-                           max_tokens=self.spec.max_tokens)
-
-    async def aclose(self) -> None:
-        for m in self.built.values():
-            await m.aclose()
-
-    def stats(self) -> dict[str, int]:
-        return {"engine_calls": sum(m.stats.calls for m in self.built.values()),
-                "store_hits": sum(m.stats.hits for m in self.built.values())}
 
 
 def _load(data: str, limit: int | None) -> list[Example]:
@@ -144,7 +93,7 @@ def is_right(problem: Problem, solution: Solution) -> bool:
     return same_answer(solution_answer(solution), problem.reference_answer)
 
 
-def _refiner(config: RefineConfig, engines: _Engines, critic: Critic) -> Refiner:
+def _refiner(config: RefineConfig, engines: Engines, critic: Critic) -> Refiner:
     cfg = GenerateConfig(max_tokens=config.engines.max_tokens)
     if config.strategy == "repair":
         return RepairRefiner()
@@ -166,7 +115,7 @@ def run_refine(config: RefineConfig, progress: Callable[[int, int], None] | None
         raise InputError("--draft given, but some problems have no solution", path=config.data)
 
     async def main(store: Store) -> dict[str, Any]:
-        engines = _Engines(config.engines, store)
+        engines = Engines(config.engines, store)
         critic = engines.critic(config.critic)
         refiner = _refiner(config, engines, critic)
         solve_cfg = GenerateConfig(max_tokens=config.engines.max_tokens)
@@ -179,7 +128,8 @@ def run_refine(config: RefineConfig, progress: Callable[[int, int], None] | None
             return t.to_dict()
 
         try:
-            done, errors = await _run(store, "refine", examples, work, config.engines, progress)
+            done, errors = await run_items(store, "refine", examples, work, config.engines,
+                                           progress)
         finally:
             await engines.aclose()
         trajs = [Trajectory.from_dict(done[ex.problem.id]) for ex in examples
@@ -192,7 +142,7 @@ def run_refine(config: RefineConfig, progress: Callable[[int, int], None] | None
         write_jsonl(config.out / "trajectories.jsonl", (t.to_dict() for t in trajs))
         return metrics
 
-    return _in_run_dir(config.out, asdict(config), main)
+    return in_run_dir(config.out, asdict(config), main)
 
 
 def run_select(config: SelectConfig, progress: Callable[[int, int], None] | None = None
@@ -203,7 +153,7 @@ def run_select(config: SelectConfig, progress: Callable[[int, int], None] | None
     examples = _load(config.data, config.limit)
 
     async def main(store: Store) -> dict[str, Any]:
-        engines = _Engines(config.engines, store)
+        engines = Engines(config.engines, store)
         critic = engines.critic(config.critic) if config.critic else None
         sample_cfg = GenerateConfig(n=config.n, temperature=config.temperature, top_p=0.95,
                                     max_tokens=config.engines.max_tokens)
@@ -220,7 +170,8 @@ def run_select(config: SelectConfig, progress: Callable[[int, int], None] | None
                     "majority": majority_vote(solutions).answer, "usage": usage.to_dict()}
 
         try:
-            done, errors = await _run(store, "select", examples, work, config.engines, progress)
+            done, errors = await run_items(store, "select", examples, work, config.engines,
+                                           progress)
         finally:
             await engines.aclose()
         rows = [done[ex.problem.id] for ex in examples if ex.problem.id in done]
@@ -239,30 +190,6 @@ def run_select(config: SelectConfig, progress: Callable[[int, int], None] | None
                 "errors": len(errors), "complete": len(done) == len(examples),
                 "usage": usage.to_dict(), "this_run": engines.stats()}
 
-    return _in_run_dir(config.out, asdict(config), main)
+    return in_run_dir(config.out, asdict(config), main)
 
 
-async def _run(store: Store, run: str, examples: Sequence[Example], work: Any,
-               engines: EngineSpec, progress: Callable[[int, int], None] | None
-               ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    count = [0]
-
-    def tick(key: str, row: object, error: str | None, resumed: bool) -> None:
-        count[0] += 1
-        if progress:
-            progress(count[0], len(examples))
-
-    return await map_resumable(store, run, [(ex.problem.id, ex) for ex in examples], work,
-                               concurrency=engines.concurrency, on_result=tick)
-
-
-def _in_run_dir(out: Path, config: dict[str, Any], main: Any) -> dict[str, Any]:
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "config.json", {k: str(v) if isinstance(v, Path) else v
-                                     for k, v in config.items()})
-    started = time.monotonic()
-    with Store(out / "store.sqlite") as store:
-        metrics: dict[str, Any] = asyncio.run(main(store))
-    metrics["elapsed_s"] = time.monotonic() - started
-    write_json(out / "metrics.json", metrics)
-    return metrics
