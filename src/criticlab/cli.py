@@ -8,7 +8,6 @@ import functools
 import json
 import logging
 import os
-import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,20 +15,33 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from criticlab.benchmarks.jsonl import read_examples
+from criticlab.cli_common import (
+    EXIT_INPUT,
+    EXIT_MODEL,
+    BaseUrlOpt,
+    ConcurrencyOpt,
+    CriticOpt,
+    MaxTokensOpt,
+    ModelOpt,
+    SamplesOpt,
+    TemplateOpt,
+    ThreadsOpt,
+    TimeoutOpt,
+    default_store_path,
+    err,
+    job_progress,
+    out,
+    print_metrics,
+    slug,
+)
 from criticlab.critics.base import Critic
 from criticlab.errors import ConfigError, CriticlabError, InputError, ModelError
 from criticlab.models.base import LanguageModel
-from criticlab.registry import CRITICS, MODEL_SPECS, make_critic, make_model, uses_model
+from criticlab.registry import CRITICS, make_critic, make_model, uses_model
 from criticlab.store import CachedModel, Store
 from criticlab.tables import eval_progress, metrics_table, render_critique, summary
 from criticlab.types import Example, Result
@@ -40,38 +52,6 @@ app = typer.Typer(
     no_args_is_help=True,
     help="criticlab: judge a solution step by step, find the first wrong step and say why.",
 )
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
-
-EXIT_INPUT = 2
-EXIT_MODEL = 1
-
-
-def default_store_path() -> Path:
-    if os.environ.get("CRITICLAB_STORE"):
-        return Path(os.environ["CRITICLAB_STORE"])
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "criticlab" / "store.sqlite"
-
-
-# Options shared by the commands that run a critic.
-CriticOpt = Annotated[str, typer.Option("--critic", help=f"One of: {', '.join(CRITICS)}.")]
-ModelOpt = Annotated[str, typer.Option(help=f"One of: {', '.join(MODEL_SPECS)}.")]
-BaseUrlOpt = Annotated[
-    str | None, typer.Option(help="OpenAI-compatible server for openai:MODEL.")
-]
-SamplesOpt = Annotated[int, typer.Option(help="Sampled critiques per solution (maj@n).")]
-MaxTokensOpt = Annotated[int, typer.Option(help="Longest critique, in tokens.")]
-TemplateOpt = Annotated[
-    str | None, typer.Option(help="Prompt template file with {problem} and {steps}.")
-]
-ConcurrencyOpt = Annotated[int, typer.Option(help="Items critiqued at once.")]
-ThreadsOpt = Annotated[
-    int | None, typer.Option(help="CPU threads for in-process models (default 1).")
-]
-TimeoutOpt = Annotated[float, typer.Option(help="Seconds per model request.")]
-
-
 @app.command()
 def critique(
     file: Annotated[str, typer.Argument(help="JSON or JSONL records ('-' for stdin).")],
@@ -179,10 +159,6 @@ def _emit(r: Result, json_out: bool, console: Console) -> None:
     console.file.flush()
 
 
-def _slug(s: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", s).strip("-")[:80] or "run"
-
-
 @app.command("eval")
 def eval_cmd(
     benchmark: Annotated[str, typer.Argument(
@@ -207,7 +183,7 @@ def eval_cmd(
     model = model if uses_model(critic) else "none"
     name = f"{benchmark}__{critic}__{model}" + (f"@{samples}" if samples > 1 else "")
     config = EvalConfig(
-        benchmark=benchmark, out=out_dir or Path("runs") / _slug(name), critic=critic,
+        benchmark=benchmark, out=out_dir or Path("runs") / slug(name), critic=critic,
         model=model, base_url=base_url, samples=samples, limit=limit, concurrency=concurrency,
         max_tokens=max_tokens, template=template, threads=threads, timeout=timeout,
     )
@@ -223,30 +199,6 @@ def eval_cmd(
     )
     if m["errors"]:
         raise typer.Exit(EXIT_MODEL)
-
-
-def _job_progress() -> tuple[Progress, Callable[[int, int], None]]:
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeRemainingColumn(), console=err, disable=not err.is_terminal)
-    task = bar.add_task("problems", total=None)
-    return bar, lambda done, total: bar.update(task, completed=done, total=total)
-
-
-def _print_metrics(title: str, metrics: dict[str, object]) -> None:
-    table = Table("metric", "value", title=title, title_justify="left")
-    for key, value in metrics.items():
-        if isinstance(value, dict):
-            value = ", ".join(f"{k}={_short(v)}" for k, v in value.items())
-        table.add_row(key, _short(value))
-    out.print(table)
-
-
-def _short(v: object) -> str:
-    if isinstance(v, float):
-        return f"{v:.3f}" if abs(v) < 2 else f"{v:.1f}"
-    if isinstance(v, list):
-        return "[" + ", ".join(_short(x) for x in v) + "]"
-    return str(v)
 
 
 @app.command()
@@ -272,14 +224,14 @@ def refine(
 
     engines = EngineSpec(model=model, actor=actor, base_url=base_url, threads=threads,
                          concurrency=concurrency, max_tokens=max_tokens)
-    name = _slug(f"refine__{data}__{critic}__{strategy}__{actor or model}")
+    name = slug(f"refine__{data}__{critic}__{strategy}__{actor or model}")
     config = RefineConfig(data=data, out=out_dir or Path("runs") / name, critic=critic,
                           strategy=strategy, rounds=rounds, limit=limit, draft=draft,
                           engines=engines)
-    bar, tick = _job_progress()
+    bar, tick = job_progress()
     with bar:
         metrics = run_refine(config, tick)
-    _print_metrics(f"refine {data} · {critic} · {strategy}", metrics)
+    print_metrics(f"refine {data} · {critic} · {strategy}", metrics)
     err.print(f"results in {config.out}/")
 
 
@@ -307,13 +259,13 @@ def select_cmd(
 
     engines = EngineSpec(model=model, actor=actor, base_url=base_url, threads=threads,
                          concurrency=concurrency, max_tokens=max_tokens)
-    name = _slug(f"select__{data}__{method}__{critic or 'none'}__{actor or model}@{n}")
+    name = slug(f"select__{data}__{method}__{critic or 'none'}__{actor or model}@{n}")
     config = SelectConfig(data=data, out=out_dir or Path("runs") / name, n=n, method=method,
                           critic=critic, aggregate=aggregate, k=k, limit=limit, engines=engines)
-    bar, tick = _job_progress()
+    bar, tick = job_progress()
     with bar:
         metrics = run_select(config, tick)
-    _print_metrics(f"select {data} · {method} · n={n}", metrics)
+    print_metrics(f"select {data} · {method} · n={n}", metrics)
     err.print(f"results in {config.out}/")
 
 
@@ -347,6 +299,15 @@ def models() -> None:
     table.add_row("llamacpp:PATH.gguf", "any GGUF file, in-process through llama-cpp-python")
     table.add_row("openai:MODEL", "any OpenAI-compatible server (--base-url, OPENAI_API_KEY)")
     out.print(table)
+
+
+def _register_label_commands() -> None:
+    from criticlab.cli_label import label_app
+
+    app.add_typer(label_app, name="label")
+
+
+_register_label_commands()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

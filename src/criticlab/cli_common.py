@@ -1,0 +1,82 @@
+"""What the command modules share: the consoles, exit codes, option types and small
+helpers for job commands."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from criticlab.registry import CRITICS, MODEL_SPECS
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+EXIT_INPUT = 2
+EXIT_MODEL = 1
+
+
+def default_store_path() -> Path:
+    if os.environ.get("CRITICLAB_STORE"):
+        return Path(os.environ["CRITICLAB_STORE"])
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "criticlab" / "store.sqlite"
+
+
+# Options shared by the commands that run a critic.
+CriticOpt = Annotated[str, typer.Option("--critic", help=f"One of: {', '.join(CRITICS)}.")]
+ModelOpt = Annotated[str, typer.Option(help=f"One of: {', '.join(MODEL_SPECS)}.")]
+BaseUrlOpt = Annotated[
+    str | None, typer.Option(help="OpenAI-compatible server for openai:MODEL.")
+]
+SamplesOpt = Annotated[int, typer.Option(help="Sampled critiques per solution (maj@n).")]
+MaxTokensOpt = Annotated[int, typer.Option(help="Longest critique, in tokens.")]
+TemplateOpt = Annotated[
+    str | None, typer.Option(help="Prompt template file with {problem} and {steps}.")
+]
+ConcurrencyOpt = Annotated[int, typer.Option(help="Items critiqued at once.")]
+ThreadsOpt = Annotated[
+    int | None, typer.Option(help="CPU threads for in-process models (default 1).")
+]
+TimeoutOpt = Annotated[float, typer.Option(help="Seconds per model request.")]
+
+
+def slug(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", s).strip("-")[:80] or "run"
+
+
+def job_progress() -> tuple[Progress, Callable[[int, int], None]]:
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeRemainingColumn(), console=err, disable=not err.is_terminal)
+    task = bar.add_task("problems", total=None)
+    return bar, lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def print_metrics(title: str, metrics: dict[str, object]) -> None:
+    table = Table("metric", "value", title=title, title_justify="left")
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={_short(v)}" for k, v in value.items())
+        table.add_row(key, _short(value))
+    out.print(table)
+
+
+def _short(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:.3f}" if abs(v) < 2 else f"{v:.1f}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_short(x) for x in v) + "]"
+    return str(v)
