@@ -117,3 +117,18 @@ async def test_refine_end_to_end_on_the_embedded_model(embedded_model):
     assert 1 <= len(t.rounds) <= 2 and t.rounds[0].solution == BAD
     assert all(r.critique is not None for r in t.rounds)
     assert t.usage.calls >= 1 and t.usage.completion_tokens > 0
+
+
+def test_repair_does_not_guess_when_the_wrong_value_names_another_quantity():
+    # the slip gives 8, but 8 is already the number of glasses: later 8s are left alone
+    steps = ("He buys 16 / 2 = 8 cheap glasses.", "Each costs 60/100 * 5 = 8 dollars.",
+             "So 8 * 8 = 64 dollars.")
+    fixed, wrong, right = repair_once(steps)
+    assert (wrong, right) == (8, 3)
+    assert fixed == ("He buys 16 / 2 = 8 cheap glasses.", "Each costs 60/100 * 5 = 3 dollars.",
+                     "So 8 * 8 = 64 dollars.")
+
+
+def test_repair_rewrites_results_not_operands_in_the_slipped_step():
+    fixed, _, _ = repair_once(("So 2+1=<<2+1=2>>2 bolts in all.",))
+    assert fixed == ("So 2+1=<<2+1=3>>3 bolts in all.",)

@@ -1,10 +1,11 @@
 """A model-free refiner for arithmetic slips.
 
 It takes the first wrong "expression = value" claim the arithmetic verifier finds, writes the
-right value in its place, and carries the correction forward: every later occurrence of the
-wrong value (in later expressions, results and the final answer) becomes the right one. It
-repeats while the verifier finds a slip, so results that depended on the slip are
-recomputed in turn (``154 + 50 = 204`` becomes ``144 + 50 = 204``, then ``144 + 50 = 194``).
+right value in its place, and carries the correction forward: later occurrences of the wrong
+value (in later expressions, results and the final answer) become the right one, unless the
+wrong value already named another quantity before the slip. It repeats while the verifier
+finds a slip, so results that depended on the slip are recomputed in turn
+(``154 + 50 = 204`` becomes ``144 + 50 = 204``, then ``144 + 50 = 194``).
 It never touches a step before the first slip, and it gives up (returning what it has) when
 a slip's stated value cannot be found in the text or the round budget runs out.
 """
@@ -38,17 +39,48 @@ def _format_like(x: Fraction, like: str) -> str:
     return text
 
 
-def _replace_numbers(text: str, wrong: Fraction, right: Fraction, start: int = 0) -> str:
+def _replace_numbers(text: str, wrong: Fraction, right: Fraction) -> str:
+    """Every number token in ``text`` equal to ``wrong`` becomes ``right``."""
     def sub(m: re.Match[str]) -> str:
         tok = m.group(0)
         return _format_like(right, tok) if _value(tok) == wrong else tok
 
-    return text[:start] + _NUMBER.sub(sub, text[start:])
+    return _NUMBER.sub(sub, text)
 
 
-def repair_once(steps: tuple[str, ...]) -> tuple[tuple[str, ...], Fraction, Fraction] | None:
+# a result: the number right after "=" (or after ">>" that closes a GSM8K annotation)
+_RESULT = re.compile(r"(?:=|>>)\s*\$?\s*(" + _NUMBER.pattern + ")")
+
+
+def _replace_results(text: str, wrong: Fraction, right: Fraction) -> str:
+    """The results (numbers right after "=" or ">>") equal to ``wrong`` become ``right``;
+    the operands are left alone."""
+    def sub(m: re.Match[str]) -> str:
+        tok = m.group(1)
+        if _value(tok) != wrong:
+            return m.group(0)
+        start = m.start(1) - m.start(0)
+        return m.group(0)[:start] + _format_like(right, tok)
+
+    return _RESULT.sub(sub, text)
+
+
+def _ambiguous(value: Fraction, question: str, earlier: tuple[str, ...]) -> bool:
+    """Whether ``value`` already names another quantity before the slip (in the question or
+    an earlier step): then a later occurrence may not be the slipped result."""
+    return any(_value(t) == value for text in (question, *earlier) for t in _NUMBER.findall(text))
+
+
+def repair_once(
+    steps: tuple[str, ...], question: str = ""
+) -> tuple[tuple[str, ...], Fraction, Fraction] | None:
     """Fix the first arithmetic slip and carry it forward: the new steps, the wrong value and
-    the right one; ``None`` when there is no slip this function can fix."""
+    the right one; ``None`` when there is no slip this function can fix.
+
+    In the slipped step only results are rewritten. Later steps get the right value wherever
+    the wrong one occurs, unless the wrong value already named another quantity (in the
+    question or an earlier step): then later steps are left as they are, since it cannot be
+    told which occurrences are the slipped result."""
     for k, text in enumerate(steps):
         for check in check_claims(text):
             if check.ok is not False or check.value is None:
@@ -59,12 +91,12 @@ def repair_once(steps: tuple[str, ...]) -> tuple[tuple[str, ...], Fraction, Frac
                 continue
             if not isinstance(stated, Fraction):
                 continue
-            # the claim's "=": only the result side (and what follows) is rewritten
-            eq = text.find("=", max(text.find(check.claim.left.text[:1]), 0))
-            fixed = _replace_numbers(text, stated, check.value, max(eq, 0))
+            fixed = _replace_results(text, stated, check.value)
             if fixed == text:
                 continue
-            later = tuple(_replace_numbers(s, stated, check.value) for s in steps[k + 1:])
+            later = steps[k + 1:]
+            if not _ambiguous(stated, question, steps[:k]):
+                later = tuple(_replace_numbers(s, stated, check.value) for s in later)
             return (*steps[:k], fixed, *later), stated, check.value
     return None
 
@@ -83,7 +115,7 @@ class RepairRefiner:
         steps = solution.steps
         answer = solution.final_answer
         for _ in range(self.max_fixes):
-            fixed = repair_once(steps)
+            fixed = repair_once(steps, problem.question)
             if fixed is None:
                 break
             steps, wrong, right = fixed
