@@ -104,7 +104,7 @@ def _refiner(config: RefineConfig, engines: Engines, critic: Critic) -> Refiner:
     return BestRefiner(engines.actor(), critic, cfg)
 
 
-def setting(config: RefineConfig) -> str:
+def setting(config: RefineConfig, given_drafts: bool) -> str:
     """RealCritic's settings: ``self-critique`` when the critic's model also writes and
     refines the solutions, ``cross-critique`` when another model (or the data) did,
     ``verifier`` when the critic uses no model."""
@@ -113,8 +113,7 @@ def setting(config: RefineConfig) -> str:
     if not uses_model(config.critic):
         return "verifier"
     e = config.engines
-    drafted_by_actor = config.draft != "given"
-    return "self-critique" if (e.actor or e.model) == e.model and drafted_by_actor else (
+    return "self-critique" if (e.actor or e.model) == e.model and not given_drafts else (
         "cross-critique")
 
 
@@ -152,7 +151,7 @@ def run_refine(config: RefineConfig, progress: Callable[[int, int], None] | None
         metrics = closed_loop(correct, [t.usage for t in trajs])
         metrics.update({"errors": len(errors), "complete": len(done) == len(examples),
                         "this_run": engines.stats(), "strategy": config.strategy,
-                        "critic": config.critic, "setting": setting(config),
+                        "critic": config.critic, "setting": setting(config, use_given),
                         # RealCritic's closed-loop score: accuracy of the corrected answers
                         "realcritic_score": metrics["transitions"]["acc_after"]})
         write_jsonl(config.out / "trajectories.jsonl", (t.to_dict() for t in trajs))
