@@ -185,3 +185,12 @@ async def test_processbench_gsm8k_false_alarms() -> None:
         flagged_at_gold += r["label"] >= 0 and c.first_error == r["label"]
     assert false_alarms <= MAX_FALSE_ALARMS
     assert flagged_at_gold >= 15  # measured: 21 of 207 erroneous records
+
+
+def test_the_verb_carry_is_not_column_arithmetic():
+    from criticlab.critics.arithmetic import check_step
+    assert check_step("the three boys carried 4+2+1=<<4+2+1=5>>5 balls").verdict == "incorrect"
+    assert check_step("Each truck carried 20 tons, so 15*20 = <<15*20=200>>200 tons.").verdict == (
+        "incorrect")
+    # carrying a digit in column addition: the step's "=" is not plain equality
+    assert check_step("7 + 5 = 12, write 2 and carry the 1 so 3 + 1 = 5").verdict == "correct"

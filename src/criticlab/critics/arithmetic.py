@@ -64,7 +64,10 @@ _UNIT_FACTORS = frozenset(
 # modular, base-n or digit-by-digit arithmetic: "=" may not be plain equality of numbers
 _NOT_DECIMAL = re.compile(
     r"\bmod(?:ulo)?\b|\\[pb]?mod\b|\\equiv|≡|\bcongruen|\bbase[\s$\\(-]*\d"
-    r"|\bcarr(?:y|ies|ied)\b",
+    # "carry" as in column addition ("carry the 1", "carry over"), not "carried 5 balls"
+    r"|\bcarr(?:y|ies|ied)\s+(?:the\s+|a\s+)?(?:over\b|\d(?=\s*(?:$|[.,;:)]|(?:over|to|into"
+    r"|onto|in|and|so|then|from)\b)))"
+    r"|\bcarr(?:y|ies|ied)\b(?=[^.]*\b(?:digit|column)s?\b)",
     re.IGNORECASE,
 )
 _MODULUS = re.compile(r"(?:\\[pb]?mod|\bmod(?:ulo)?)\s*\{?\s*\$?\s*(\d+)", re.IGNORECASE)
