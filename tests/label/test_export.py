@@ -3,8 +3,14 @@ import json
 import pytest
 
 from criticlab.label.export import (
-    preference_rows, reference_critique, rl_rows, rows_for, rule_reward, sft_rows,
-    stepwise_rows, write_rows,
+    preference_rows,
+    reference_critique,
+    rl_rows,
+    rows_for,
+    rule_reward,
+    sft_rows,
+    stepwise_rows,
+    write_rows,
 )
 from criticlab.label.synthesize import SynthConfig, kept, label_synth, read_critiques
 from criticlab.types import Critique, Example, Gold, Problem, Solution

@@ -16,7 +16,7 @@ from typing import Any
 
 from criticlab.critics.ensemble import SamplingCritic
 from criticlab.errors import ConfigError, InputError
-from criticlab.jobs import EngineSpec, Engines, in_run_dir, run_items, write_jsonl
+from criticlab.jobs import Engines, EngineSpec, in_run_dir, run_items, write_jsonl
 from criticlab.label.export import gold_first_error
 from criticlab.metrics import critique_prediction
 from criticlab.store import Store
