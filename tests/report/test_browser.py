@@ -14,6 +14,13 @@ import pytest
 
 from criticlab.report import write_report
 from tests.report import make_result, write_run
+from tests.report.loops import (
+    global_trajectories,
+    repair_trajectories,
+    select_rows,
+    write_refine_run,
+    write_select_run,
+)
 from tests.report.make_screenshot import build
 
 XSS = "</script><script>alert(1)</script>"
@@ -156,4 +163,65 @@ def test_realistic_report_from_processbench(browser, shared_data, tmp_path):
     assert 300 < p.total() < 600  # ~30% of 1,400 (synthetic, seeded)
     p.page.select_option("#run-select", "1")
     assert 550 < p.total() < 900  # ~50%
+    p.clean()
+
+
+def _list(p: Page, ident: str):
+    return p.page.locator(f"#{ident}-items article.item")
+
+
+def test_refine_report_in_chromium_filters_fixed_trajectories(browser, tmp_path):
+    a = write_refine_run(tmp_path / "repair", repair_trajectories())
+    b = write_refine_run(tmp_path / "global", global_trajectories(), strategy="global")
+    p = Page(browser, write_report([a, b], tmp_path / "r.html"))
+    cards = _list(p, "trajectories")
+    assert cards.count() == 8
+    p.page.click("#trajectories-filters button[data-filter='i->c']")
+    assert cards.count() == 3
+    assert p.page.get_attribute("#trajectories-count", "data-count") == "3"
+    assert p.page.inner_text("#trajectories-filters button[data-filter='i->c'] .n") == "3"
+    assert [cards.nth(i).locator("header .id").inner_text() for i in range(3)] == [
+        "p3", "p4", "p8"]
+    assert {cards.nth(i).get_attribute("data-t") for i in range(3)} == {"i->c"}
+    p3 = cards.nth(0)
+    assert "fixed (i→c)" in p3.locator("header").inner_text()
+    draft, final = p3.locator("details.round[data-round='0']"), p3.locator(
+        "details.round[data-round='1']")
+    wrong_step = draft.locator("ol.steps li").nth(1)
+    assert wrong_step.get_attribute("class") == "pred"  # the critic's first error, marked
+    assert "critic's first error" in wrong_step.inner_text()
+    assert "Step 1 is wrong." in draft.locator(".crit .fb").inner_text()
+    assert "✗ wrong" in draft.locator("summary").inner_text()
+    assert "✓ right" in final.locator("summary").inner_text()
+    assert final.locator("ol.steps li.pred").count() == 0  # accepted: nothing marked
+    evil = cards.nth(2).inner_text()
+    assert evil.count(XSS) >= 3 and "<img src=x onerror=alert(2)>" in evil  # text, not HTML
+    assert p.page.locator("#trajectories-items img").count() == 0
+    p.page.click("#trajectories-filters button[data-filter='c->i']")
+    assert cards.count() == 1 and cards.first.locator("header .id").inner_text() == "p2"
+    p.page.click("#trajectories-filters button[data-filter='i->i']")
+    assert cards.count() == 2
+    p.page.select_option("#trajectories-run", "1")  # global: 4 still wrong, 1 fixed
+    assert cards.count() == 4
+    p.page.click("#trajectories-filters button[data-filter='i->c']")
+    assert cards.count() == 1 and cards.first.locator("header .id").inner_text() == "p4"
+    p.page.screenshot(path=str(tmp_path / "refine.png"), full_page=True)
+    p.clean()
+
+
+def test_select_report_in_chromium(browser, tmp_path):
+    run = write_select_run(tmp_path / "sel", select_rows())
+    p = Page(browser, write_report([run], tmp_path / "r.html"))
+    cards = _list(p, "selections")
+    assert cards.count() == 5
+    p.page.click("#selections-filters button[data-filter=wrong]")
+    assert cards.count() == 2
+    p.page.click("#selections-filters button[data-filter=differs]")
+    assert cards.count() == 3
+    s1 = cards.first
+    assert s1.locator("table.votes tr.chosen").inner_text().split("\t")[0] == "20"
+    assert s1.locator("ol.samples > li").count() == 4
+    p.page.fill("#selections-search", "s4")
+    p.page.locator("#selections-count[data-count='1']").wait_for()
+    assert XSS in cards.first.inner_text()
     p.clean()

@@ -1,9 +1,11 @@
 """``write_report``: one self-contained HTML file (inline CSS, JS and SVG; nothing fetched) from
-one or more eval run directories: metric tables, a side-by-side comparison, charts, the
-published ProcessBench numbers and a browsable, filterable list of every item.
+one or more run directories of ``criticlab eval``, ``refine`` or ``select``.
 
-It reads what ``criticlab eval`` wrote and recomputes no metric: the tables show
-``metrics.json``; the heatmap, histogram and item list come from ``results.jsonl``."""
+For eval runs: metric tables, a side-by-side comparison, charts, the published ProcessBench
+numbers and a browsable, filterable list of every item. It recomputes no metric: the tables
+show ``metrics.json``; the heatmap, histogram and item list come from ``results.jsonl``.
+Refine runs are drawn by :mod:`criticlab.report.closed_loop`, select runs by
+:mod:`criticlab.report.selection`."""
 
 from __future__ import annotations
 
@@ -16,10 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from criticlab.errors import ConfigError
-from criticlab.report import assets, charts, tables
+from criticlab.report import assets, blocks, charts, loop_assets, tables
+from criticlab.report.closed_loop import refine_part
 from criticlab.report.items import items_payload, outcome, subset_of
+from criticlab.report.loop_runs import RefineRun, SelectRun
 from criticlab.report.published import SUBSET_NAMES
-from criticlab.report.run import Run, load_run
+from criticlab.report.run import AnyRun, Run, load_run
+from criticlab.report.selection import select_part
 from criticlab.report.tables import num, order_subsets, path, pb, pb_subsets, subset_name
 
 log = logging.getLogger(__name__)
@@ -30,11 +35,12 @@ Getter = Callable[[Mapping[str, Any]], Any]
 
 def write_report(run_dirs: Sequence[str | Path], out: str | Path, *,
                  published: Mapping[str, Mapping[str, Any]] | None = None) -> Path:
-    """Read each run directory (see :func:`load_run`) and write one HTML report to ``out`` (a
-    file path, or a directory to hold ``report.html``). ``published`` maps a model name to
-    ``{subset: F1, "average": F1, "decoding": str}`` (e.g. ``PUBLISHED_PROCESSBENCH``) and adds
-    a table of those numbers next to the runs'. Returns the path written. Raises ``InputError``
-    for a bad run directory and ``ConfigError`` when no directory is given."""
+    """Read each run directory (see :func:`load_run`: eval, refine or select) and write one
+    HTML report to ``out`` (a file path, or a directory to hold ``report.html``). ``published``
+    maps a model name to ``{subset: F1, "average": F1, "decoding": str}`` (e.g.
+    ``PUBLISHED_PROCESSBENCH``) and adds a table of those numbers next to the eval runs'.
+    Returns the path written. Raises ``InputError`` for a bad run directory and
+    ``ConfigError`` when no directory is given."""
     if not run_dirs:
         raise ConfigError("report: give at least one run directory")
     runs = [load_run(d) for d in run_dirs]
@@ -49,12 +55,63 @@ def write_report(run_dirs: Sequence[str | Path], out: str | Path, *,
     return path
 
 
-def render_report(runs: Sequence[Run], *,
+def _colors(n: int) -> list[str]:
+    return [charts.PALETTE[i % len(charts.PALETTE)] for i in range(n)]
+
+
+def render_report(runs: Sequence[AnyRun], *,
                   published: Mapping[str, Mapping[str, Any]] | None = None) -> str:
-    """The report as one HTML string (what :func:`write_report` writes)."""
-    labels = _labels(runs)
-    colors = [charts.PALETTE[i % len(charts.PALETTE)] for i in range(len(runs))]
-    benchmarks = sorted({r.benchmark for r in runs if r.benchmark})
+    """The report as one HTML string (what :func:`write_report` writes): eval runs first, then
+    refine runs, then select runs, each kind compared among itself."""
+    evals = [r for r in runs if isinstance(r, Run)]
+    refines = [r for r in runs if isinstance(r, RefineRun)]
+    selects = [r for r in runs if isinstance(r, SelectRun)]
+    nav: list[tuple[str, str]] = []
+    body: list[str] = []
+    scripts: list[str] = []
+    if evals:
+        labels = blocks.labels(evals)
+        nav, body = _eval_part(evals, labels, published)
+        scripts += [
+            '<script type="application/json" id="criticlab-items">'
+            f"{items_payload(list(zip(labels, (r.results for r in evals), strict=True)))}"
+            "</script>",
+            blocks.data_script("criticlab-subsets", SUBSET_NAMES),
+            f"<script>{assets.JS}</script>"]
+    if refines:
+        more_nav, html = refine_part(refines, blocks.labels(refines), _colors(len(refines)))
+        nav, body = [*nav, *more_nav], [*body, html]
+    if selects:
+        more_nav, html = select_part(selects, blocks.labels(selects), _colors(len(selects)))
+        nav, body = [*nav, *more_nav], [*body, html]
+    if refines or selects:
+        scripts.append(f"<script>{loop_assets.JS}</script>")
+    benchmarks = sorted({r.benchmark for r in evals if r.benchmark})
+    kinds = [k for k, rs in (("refine", refines), ("select", selects)) if rs]
+    title = "criticlab report" + "".join(f" · {x}" for x in (*benchmarks, *kinds))
+    when = datetime.now().strftime("%Y-%m-%d %H:%M")
+    all_labels = [*(blocks.labels(evals)), *blocks.labels(refines), *blocks.labels(selects)]
+    sub = (f"{len(runs)} run{'s' if len(runs) != 1 else ''} · "
+           + " · ".join(escape(label) for label in all_labels) + f" · generated {when}")
+    links = "".join(f'<a href="#{k}">{escape(v)}</a>' for k, v in nav)
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        # Nothing may be fetched: the report must open offline, and its data is untrusted.
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">"
+        f"<title>{escape(title)}</title><style>{assets.CSS}{loop_assets.CSS}</style></head>"
+        f'<body><header class="top"><h1>criticlab <span>report</span></h1>'
+        f'<div class="sub">{sub}</div><nav>{links}</nav></header>'
+        f"<main>{''.join(body)}</main>{''.join(scripts)}</body></html>\n"
+    )
+
+
+def _eval_part(runs: Sequence[Run], labels: Sequence[str],
+               published: Mapping[str, Mapping[str, Any]] | None
+               ) -> tuple[list[tuple[str, str]], list[str]]:
+    """(navigation links, HTML blocks) for the eval runs of a report."""
+    colors = _colors(len(runs))
     subsets = _subsets(runs)
     nav: list[tuple[str, str]] = []
     body: list[str] = []
@@ -81,44 +138,13 @@ def render_report(runs: Sequence[Run], *,
         _run_section(i, run, labels[i], colors[i]) for i, run in enumerate(runs)) + "</section>")
     nav.append(("items-section", "Items"))
     body.append(_items_section(runs, labels, subsets))
-    title = "criticlab report" + (f" · {', '.join(benchmarks)}" if benchmarks else "")
-    when = datetime.now().strftime("%Y-%m-%d %H:%M")
-    sub = (f"{len(runs)} run{'s' if len(runs) != 1 else ''} · "
-           + " · ".join(escape(label) for label in labels) + f" · generated {when}")
-    links = "".join(f'<a href="#{k}">{escape(v)}</a>' for k, v in nav)
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        # Nothing may be fetched: the report must open offline, and its data is untrusted.
-        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-        "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">"
-        f"<title>{escape(title)}</title><style>{assets.CSS}</style></head><body>"
-        f'<header class="top"><h1>criticlab <span>report</span></h1>'
-        f'<div class="sub">{sub}</div><nav>{links}</nav></header>'
-        f"<main>{''.join(body)}</main>"
-        f'<script type="application/json" id="criticlab-items">'
-        f"{items_payload(list(zip(labels, (r.results for r in runs), strict=True)))}</script>"
-        f'<script type="application/json" id="criticlab-subsets">'
-        f"{_json_for_script(SUBSET_NAMES)}</script>"
-        f"<script>{assets.JS}</script></body></html>\n"
-    )
+    return nav, body
 
 
 # --- helpers ------------------------------------------------------------------------------
 
-def _json_for_script(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=True)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
 def _section(ident: str, title: str, inner: str) -> str:
     return f'<section id="{ident}"><h2>{escape(title)}</h2>{inner}</section>'
-
-
-def _labels(runs: Sequence[Run]) -> list[str]:
-    labels = [r.label for r in runs]
-    return [f"{label} ({r.path.name})" if labels.count(label) > 1 else label
-            for label, r in zip(labels, runs, strict=True)]
 
 
 def _subsets(runs: Sequence[Run]) -> list[str]:

@@ -1,6 +1,8 @@
-"""Reading one eval run directory (what ``criticlab eval`` writes) for the report.
+"""Reading one run directory for the report: what ``criticlab eval`` writes here, what
+``refine`` and ``select`` write in :mod:`criticlab.report.loop_runs`; :func:`load_run` tells
+them apart.
 
-A run directory holds ``results.jsonl`` (one ``Result.to_dict()`` per line, required),
+An eval run directory holds ``results.jsonl`` (one ``Result.to_dict()`` per line, required),
 ``metrics.json`` (the computed metrics, optional: a run that stopped early has none) and
 ``config.json`` (the resolved run config, optional). Reading checks the structure and raises
 one :class:`~criticlab.errors.InputError` naming file, line and field for the first bad
@@ -9,18 +11,39 @@ value; it does not recompute metrics.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from criticlab.errors import InputError
+from criticlab.report.jsonio import (
+    CONFIG,
+    METRICS,
+    check_critique,
+    check_numbers,
+    check_problem,
+    check_solution,
+    kind,
+    need,
+    need_object,
+    read_json,
+    read_jsonl,
+    section,
+)
+from criticlab.report.loop_runs import (
+    SELECTIONS,
+    TRAJECTORIES,
+    RefineRun,
+    SelectRun,
+    load_refine,
+    load_select,
+)
 from criticlab.types import Result
 
 RESULTS = "results.jsonl"
-METRICS = "metrics.json"
-CONFIG = "config.json"
+__all__ = ["CONFIG", "METRICS", "RESULTS", "SELECTIONS", "TRAJECTORIES", "AnyRun", "Run",
+           "load_run", "run_kind"]
 
 # Numeric leaves of metrics.json that the report reads: each must be a number or null.
 _PB_KEYS = ("n", "n_err", "n_cor", "acc_err", "acc_cor", "f1")
@@ -80,151 +103,77 @@ class Run:
         return "greedy" if samples in (1, None) and self.config else ""
 
 
-def load_run(path: str | Path) -> Run:
-    """Read a run directory. Raises ``InputError`` when it is missing, has no
-    ``results.jsonl``, or holds a malformed line or metric (file, line and field named)."""
+AnyRun = Run | RefineRun | SelectRun
+
+_KINDS = ((RESULTS, "eval"), (TRAJECTORIES, "refine"), (SELECTIONS, "select"))
+
+
+def run_kind(root: Path) -> str:
+    """``eval``, ``refine`` or ``select``: which of ``results.jsonl``, ``trajectories.jsonl``
+    and ``selections.jsonl`` the directory holds. Raises ``InputError`` for none or several."""
+    found = [(name, k) for name, k in _KINDS if (root / name).is_file()]
+    if not found:
+        raise InputError(f"no {RESULTS} here (nor {TRAJECTORIES} or {SELECTIONS}): not a run "
+                         "directory of `criticlab eval`, `refine` or `select`", path=str(root))
+    if len(found) > 1:
+        raise InputError(f"holds both {found[0][0]} and {found[1][0]}: cannot tell which kind "
+                         "of run this is; keep one run per directory", path=str(root))
+    return found[0][1]
+
+
+def load_run(path: str | Path) -> AnyRun:
+    """Read a run directory of ``criticlab eval`` (:class:`Run`), ``refine``
+    (:class:`~criticlab.report.loop_runs.RefineRun`) or ``select``
+    (:class:`~criticlab.report.loop_runs.SelectRun`), told apart by their lines file. Raises
+    ``InputError`` when it is missing, has none of those files, or holds a malformed line or
+    metric (file, line and field named)."""
     root = Path(path)
     if not root.exists():
         raise InputError("no such run directory", path=str(root))
     if not root.is_dir():
-        raise InputError("is a file; give the run directory that `criticlab eval` wrote",
-                         path=str(root))
-    results_path = root / RESULTS
-    if not results_path.is_file():
-        raise InputError(f"no {RESULTS} here: not a `criticlab eval` run directory",
-                         path=str(root))
-    results = tuple(_read_results(results_path))
-    metrics = _read_json(root / METRICS)
+        raise InputError("is a file; give the run directory that `criticlab eval` (or `refine`,"
+                         " `select`) wrote", path=str(root))
+    kind = run_kind(root)
+    if kind == "refine":
+        return load_refine(root)
+    if kind == "select":
+        return load_select(root)
+    results = tuple(read_jsonl(root / RESULTS, _result, "a result"))
+    metrics = read_json(root / METRICS)
     if metrics is not None:
         _check_metrics(metrics, str(root / METRICS))
-    config = _read_json(root / CONFIG) or {}
+    config = read_json(root / CONFIG) or {}
     return Run(root, results, metrics, config)
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise InputError("is not UTF-8 text", path=str(path)) from None
-    except json.JSONDecodeError as e:
-        raise InputError(f"invalid JSON: {e.msg} (column {e.colno})", path=str(path),
-                         line=e.lineno) from None
-    if not isinstance(value, dict):
-        raise InputError(f"must be a JSON object, not {_kind(value)}", path=str(path))
-    return value
-
-
-def _read_results(path: Path) -> list[Result]:
-    out: list[Result] = []
-    with path.open("rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            if not raw.strip():
-                continue
-            try:
-                d = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                raise InputError("contains bytes that are not valid UTF-8", path=str(path),
-                                 line=lineno) from None
-            except json.JSONDecodeError as e:
-                raise InputError(f"invalid JSON: {e.msg} (column {e.colno})", path=str(path),
-                                 line=lineno) from None
-            try:
-                _check_result(d)
-                out.append(Result.from_dict(d))
-            except InputError as e:
-                raise InputError(e.message, path=str(path), line=lineno, field=e.field) from None
-            except (KeyError, TypeError, ValueError) as e:
-                raise InputError(f"not a result: {e}", path=str(path), line=lineno) from None
-    return out
-
-
-def _kind(value: Any) -> str:
-    return "null" if value is None else {
-        dict: "an object", list: "a list", str: "a string", bool: "a boolean",
-        int: "a number", float: "a number",
-    }.get(type(value), type(value).__name__)
-
-
-def _need(d: Mapping[str, Any], key: str, where: str, types: tuple[type, ...],
-          what: str, *, optional: bool = False) -> Any:
-    name = f"{where}.{key}" if where else key
-    if key not in d:
-        if optional:
-            return None
-        raise InputError("missing", field=name)
-    value = d[key]
-    if value is None and optional:
-        return None
-    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-        raise InputError(f"must be {what}, not {_kind(value)}", field=name)
-    return value
+def _result(d: Any) -> Result:
+    _check_result(d)
+    return Result.from_dict(d)
 
 
 def _check_result(d: Any) -> None:
     """The structure ``Result.from_dict`` relies on, so that a bad line names its field."""
-    if not isinstance(d, dict):
-        raise InputError(f"a result must be a JSON object, not {_kind(d)}")
-    ex = _need(d, "example", "", (dict,), "an object")
-    problem = _need(ex, "problem", "example", (dict,), "an object")
-    _need(problem, "id", "example.problem", (str, int), "a string")
-    _need(problem, "question", "example.problem", (str,), "a string")
-    _need(problem, "metadata", "example.problem", (dict,), "an object", optional=True)
-    sol = _need(ex, "solution", "example", (dict,), "an object", optional=True)
+    need_object(d, "a result")
+    ex = need(d, "example", "", (dict,), "an object")
+    check_problem(ex, "example")
+    sol = need(ex, "solution", "example", (dict,), "an object", optional=True)
     if sol is not None:
-        steps = _need(sol, "steps", "example.solution", (list,), "a list of strings")
-        for i, s in enumerate(steps):
-            if not isinstance(s, str):
-                raise InputError(f"must be a string, not {_kind(s)}",
-                                 field=f"example.solution.steps[{i}]")
-    gold = _need(ex, "gold", "example", (dict,), "an object", optional=True)
+        check_solution(sol, "example.solution")
+    gold = need(ex, "gold", "example", (dict,), "an object", optional=True)
     if gold is not None:
-        _need(gold, "first_error", "example.gold", (int,), "an integer", optional=True)
-    crit = _need(d, "critique", "", (dict,), "an object", optional=True)
+        need(gold, "first_error", "example.gold", (int,), "an integer", optional=True)
+    crit = need(d, "critique", "", (dict,), "an object", optional=True)
     if crit is not None:
-        _need(crit, "first_error", "critique", (int,), "an integer", optional=True)
-        verdict = crit.get("verdict")
-        if verdict not in (None, "correct", "incorrect"):
-            raise InputError(f"must be 'correct', 'incorrect' or null, not {verdict!r}",
-                             field="critique.verdict")
-        for i, sv in enumerate(_need(crit, "steps", "critique", (list,), "a list",
-                                     optional=True) or ()):
-            where = f"critique.steps[{i}]"
-            if not isinstance(sv, dict):
-                raise InputError(f"must be an object, not {_kind(sv)}", field=where)
-            _need(sv, "index", where, (int,), "an integer")
-            if sv.get("verdict") not in ("correct", "incorrect", "unknown"):
-                raise InputError("must be 'correct', 'incorrect' or 'unknown'",
-                                 field=f"{where}.verdict")
-        _need(crit, "usage", "critique", (dict,), "an object", optional=True)
-    _need(d, "error", "", (str,), "a string", optional=True)
+        check_critique(crit, "critique")
+    need(d, "error", "", (str,), "a string", optional=True)
 
 
 def _check_metrics(m: Mapping[str, Any], path: str) -> None:
-    def number(section: Mapping[str, Any], key: str, where: str) -> None:
-        value = section.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise InputError(f"must be a number or null, not {_kind(value)}", path=path,
-                             field=f"{where}{key}")
-
-    def section(key: str) -> Mapping[str, Any] | None:
-        value = m.get(key)
-        if value is not None and not isinstance(value, dict):
-            raise InputError(f"must be an object or null, not {_kind(value)}", path=path,
-                             field=key)
-        return value
-
-    for key in _TOP_NUMBERS:
-        number(m, key, "")
+    check_numbers(m, _TOP_NUMBERS, path)
     for name, keys in _SECTIONS.items():
-        sec = section(name)
-        for key in keys if sec else ():
-            number(sec or {}, key, f"{name}.")
-    pb = section("processbench")
-    for subset, values in (pb or {}).items():
+        check_numbers(section(m, name, path) or {}, keys, path, f"{name}.")
+    for subset, values in (section(m, "processbench", path) or {}).items():
         if not isinstance(values, dict):
-            raise InputError(f"must be an object, not {_kind(values)}", path=path,
+            raise InputError(f"must be an object, not {kind(values)}", path=path,
                              field=f"processbench.{subset}")
-        for key in _PB_KEYS:
-            number(values, key, f"processbench.{subset}.")
+        check_numbers(values, _PB_KEYS, path, f"processbench.{subset}.")
