@@ -12,7 +12,8 @@ from criticlab.critics.arithmetic import ArithmeticCritic
 from criticlab.errors import ConfigError
 from criticlab.label import mistakes
 from criticlab.label.inject import InjectConfig, TypeStats, inject, inject_example
-from criticlab.label.trace import format_number, parse_trace
+from criticlab.label.recompute import format_number
+from criticlab.label.trace import parse_trace
 from criticlab.types import Example, Gold, Problem, Solution
 
 Q = ("A baker makes 12 muffins in each batch and bakes 4 batches a day. She gives away 6 "

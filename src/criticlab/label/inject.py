@@ -3,9 +3,9 @@
 For each problem whose reference solution is known to be right, :func:`inject` writes the
 untouched solution (``label`` -1) and up to ``per_problem`` erroneous copies, each with one
 error of a type from :data:`ERROR_TYPES` (defined in :mod:`criticlab.label.mistakes`)
-and every later calculation recomputed from the wrong value (:mod:`criticlab.label.trace`),
-so the injected error is exactly the first wrong step. Records are ProcessBench's format
-plus a few fields::
+and every later calculation recomputed from the wrong value
+(:mod:`criticlab.label.recompute`), so the injected error is exactly the first wrong step.
+Records are ProcessBench's format plus a few fields::
 
     {"id", "generator", "problem", "steps", "label", "final_answer_correct", "error_type",
      "reference_answer", "final_answer", "source_id", "injection"}

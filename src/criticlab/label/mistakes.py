@@ -2,8 +2,9 @@
 
 Each function makes one named change to a parsed solution (:mod:`criticlab.label.trace`)
 and returns the erroneous solution with its label, or ``None`` when the change does not
-apply there. Later steps are recomputed from the changed value, so the solution goes on
-consistently from the error, and the label is the first wrong step:
+apply there. Later steps are recomputed from the changed value
+(:mod:`criticlab.label.recompute`), so the solution goes on consistently from the error,
+and the label is the first wrong step:
 
 - ``calculation``: one annotation's result is written wrong (``<<9*2=18>>18`` becomes
   ``<<9*2=17>>17``): off by 1-3 units of its last non-zero digit, one digit changed, or
@@ -45,16 +46,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from random import Random
 
-from criticlab.label.trace import (
-    Change,
-    Trace,
-    apply,
-    decimals,
-    number,
-    number_spans,
-    restyle,
-    swap,
-)
+from criticlab.label.recompute import Change, apply, restyle, swap
+from criticlab.label.trace import Trace, decimals, number, number_spans
 
 ERROR_TYPES: tuple[str, ...] = (
     "calculation", "copied_number", "wrong_operation", "dropped_step", "premise",

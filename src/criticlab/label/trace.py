@@ -1,4 +1,4 @@
-"""A GSM8K reference solution as a flow of numbers, and its recomputation after a change.
+"""A GSM8K reference solution as a flow of numbers: what each number refers to.
 
 Every calculator annotation ``<<expr=value>>`` *produces* its value. Every number in the
 steps is read as a token: a number of an annotation's expression (``expr``), the value
@@ -10,17 +10,16 @@ with the annotation's number of the same value and follows it.
 Which earlier result a number refers to is not written down, so it is resolved by value:
 a number refers to the latest annotation before it (an earlier step, or earlier in the
 same step) that produced the same value; with none, it is a constant (a quantity from the
-question, or a fact such as 60 minutes). :func:`apply` changes some tokens, operators or
-results and recomputes every later annotation that depends on a changed value, exactly
-(:mod:`criticlab.critics.arith_parse`), rewriting the step text to match. Steps before the
-first change are returned unchanged.
+question, or a fact such as 60 minutes). :mod:`criticlab.label.recompute` changes some
+tokens, operators or results of a :class:`Trace` and recomputes everything that depends
+on them.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from fractions import Fraction
 
 from criticlab.critics.arith_parse import Expr, evaluate, interval, parse
@@ -41,13 +40,10 @@ _TEXT_CLAIM = re.compile(
     r"(?!\s*[-+*/×÷xX−(=]\s*[\d$(.])")
 # "10x6", "$2.00x 3": read the numbers around the x
 _TIMES_X = re.compile(r"(?<=\d)[xX](?=\s?\d)|(?<=\d\s)[xX](?=\s?\d)")
-_OPS = "+-*/"
-_SWAP = {"+": "-", "-": "+", "*": "/", "/": "*"}
-# how a visible expression writes each operator, and what its swap is written as
+OPS = "+-*/"
+# how a visible expression writes each operator
 _VISIBLE_OPS = {"+": "+", "-": "-", "−": "-", "*": "*", "x": "*", "X": "*", "×": "*",
                 "·": "*", "/": "/", "÷": "/"}
-_VISIBLE_SWAP = {"+": "-", "-": "+", "−": "+", "*": "/", "x": "/", "X": "/", "×": "÷",
-                 "·": "/", "/": "*", "÷": "×"}
 
 
 @dataclass(frozen=True)
@@ -127,27 +123,6 @@ class Trace:
                 and t.value == value]
 
 
-@dataclass(frozen=True)
-class Change:
-    """What to change. ``texts``: token id -> new number (plain); ``ops``: (annotation id,
-    operator index) -> new operator; ``forced``: annotation id -> a stated value that its
-    expression does not give (a slip); ``drop``: a step to remove, each of whose results
-    becomes the value of its expression's first number."""
-
-    texts: Mapping[int, str] = field(default_factory=dict)
-    ops: Mapping[tuple[int, int], str] = field(default_factory=dict)
-    forced: Mapping[int, str] = field(default_factory=dict)
-    drop: int | None = None
-
-
-@dataclass(frozen=True)
-class Outcome:
-    steps: tuple[str, ...]  # without the dropped step
-    final: str
-    changed: tuple[int, ...]  # steps (original numbering) whose text changed
-    values: Mapping[int, str]  # annotation id -> new stated value
-
-
 def number(text: str) -> Fraction:
     return Fraction(text.replace(",", ""))
 
@@ -168,42 +143,6 @@ def evaluate_text(expr: str) -> Fraction | None:
     ("5 apples + 3 apples") and currency signs are left out."""
     e = _parse(expr)
     return None if e is None else evaluate(e)
-
-
-def format_number(x: Fraction, like: str = "") -> str:
-    """Plain text of ``x``: an integer as an integer, a terminating decimal exactly (up to 6
-    decimals), else rounded half away from zero to the decimals of ``like`` (at least 2,
-    and enough to show two significant digits)."""
-    if x.denominator == 1:
-        return str(x.numerator)
-    d = x.denominator
-    for p in (2, 5):
-        while d % p == 0:
-            d //= p
-    k = 1
-    while d == 1 and (x * 10**k).denominator != 1:
-        k += 1
-    rounded = d != 1 or k > 6
-    if rounded:
-        k = max(2, decimals(like))
-        while abs(x) * 10**k < 10 and k < 12:
-            k += 1
-    n = int(abs(x) * 10**k + Fraction(1, 2))
-    digits = str(n).rjust(k + 1, "0")
-    # a rounding keeps its decimals ("25.00" for 24.998): they say how far it may be off
-    text = f"{digits[:-k]}.{digits[-k:]}"
-    return ("-" if x < 0 and n else "") + (text if rounded else text.rstrip("0"))
-
-
-def restyle(plain: str, like: str) -> str:
-    """``plain`` written the way ``like`` was: thousands separators, two decimals (money)."""
-    sign, body = ("-", plain[1:]) if plain.startswith("-") else ("", plain)
-    whole, dot, frac = body.partition(".")
-    if decimals(like) == 2 and len(frac) < 2 and not like.startswith("."):
-        dot, frac = ".", frac.ljust(2, "0")
-    if "," in like and len(whole) > 3:
-        whole = f"{int(whole):,}"
-    return sign + whole + dot + frac
 
 
 def parse_trace(steps: tuple[str, ...], final: str) -> Trace:
@@ -296,7 +235,7 @@ def _read_text_claim(s: int, text: str, m: re.Match[str], aid: int, first: int
                      ) -> tuple[Ann, list[Tok]] | None:
     """"2+2(16)=34" written without an annotation: recomputed like one when it holds."""
     lhs, stated = m.group("lhs"), m.group("rhs")
-    if text[: m.start()].rstrip()[-1:] in (*_OPS, "×", "÷", "−"):
+    if text[: m.start()].rstrip()[-1:] in (*OPS, "×", "÷", "−"):
         return None  # the middle of a longer expression
     exact, bounds = _exact(lhs)
     value = number(stated)
@@ -333,7 +272,7 @@ def _expr_tokens(s: int, aid: int, expr: str, e0: int, first_id: int) -> list[To
     for n in _EXPR_NUM.finditer(expr):
         a, b = n.start(), n.end()
         before = expr[:a].rstrip()
-        if before.endswith("-") and (before[:-1].rstrip()[-1:] in ("", "(", *_OPS)):
+        if before.endswith("-") and (before[:-1].rstrip()[-1:] in ("", "(", *OPS)):
             a = len(before) - 1  # a unary minus belongs to the number
         t = expr[a:b].replace(" ", "")
         out.append(Tok(first_id + len(out), s, e0 + a, e0 + b, t, number(t), "expr", aid))
@@ -358,7 +297,7 @@ def _expr_ops(expr: str, e0: int, nums: list[Tok], text: str, vis: Mapping[int, 
               ) -> tuple[Op, ...]:
     ops: list[Op] = []
     for i, c in enumerate(expr):
-        if c not in _OPS:
+        if c not in OPS:
             continue
         prev = expr[:i].rstrip()[-1:]
         if not (prev.isdigit() or prev in (".", ")")):
@@ -395,115 +334,3 @@ def number_spans(text: str) -> list[tuple[int, int]]:
     scan = _TIMES_X.sub(" ", text)
     return [(m.start(), m.end()) for m in _FREE_NUM.finditer(scan)
             if text[m.end() : m.end() + 1] != "/" and text[m.start() - 1 : m.start()] != "/"]
-
-
-def swap(op: str) -> str:
-    return _SWAP[op]
-
-
-def apply(trace: Trace, change: Change) -> Outcome | None:
-    """Make ``change`` and recompute everything that depends on it. ``None`` when that is
-    impossible: an expression that cannot be evaluated (or divides by zero), or a value
-    that turns negative where the reference's was not (a count below zero)."""
-    vals: dict[int, str] = {}
-    toks = trace.toks
-
-    def cur(t: Tok) -> str:
-        if t.id in change.texts:
-            return change.texts[t.id]
-        if t.src is not None and t.src in vals:
-            return vals[t.src]
-        return t.text
-
-    for a in trace.anns:
-        if a.step == change.drop:
-            first = cur(toks[a.nums[0]]) if a.nums else a.stated
-            new = first
-        elif a.id in change.forced:
-            new = change.forced[a.id]
-        else:
-            expr = _render_expr(trace, a, change, cur)
-            if expr == a.expr:
-                continue
-            x = evaluate_text(expr)
-            if x is None:
-                return None
-            new = format_number(x * a.scale, a.stated)
-        if number(new) < 0 <= a.value:
-            return None
-        if number(new) != a.value:
-            vals[a.id] = new
-    steps: list[str] = []
-    changed: list[int] = []
-    for s, text in enumerate(trace.steps):
-        new_text = _render_step(trace, s, change, vals, cur)
-        if new_text != text:
-            changed.append(s)
-        if s != change.drop:
-            steps.append(new_text)
-    final = trace.final
-    if trace.final_src is not None and trace.final_src in vals:
-        final = vals[trace.final_src]
-    return Outcome(tuple(steps), final, tuple(changed), vals)
-
-
-def _in_expr(new: str, text: str, start: int) -> str:
-    if new.startswith("-") and text[:start].rstrip()[-1:] in (*_OPS, "("):
-        return f"({new})"
-    return new
-
-
-def _render_expr(trace: Trace, a: Ann, change: Change, cur: Callable[[Tok], str]) -> str:
-    reps = _expr_reps(trace, a, change, cur)
-    off, end_ = a.expr_span
-    out = trace.steps[a.step][off:end_]
-    for start, end, new in sorted(reps, reverse=True):
-        out = out[: start - off] + new + out[end - off :]
-    return out
-
-
-def _expr_reps(trace: Trace, a: Ann, change: Change, cur: Callable[[Tok], str]
-               ) -> list[tuple[int, int, str]]:
-    text = trace.steps[a.step]
-    reps = []
-    for tid in a.nums:
-        t = trace.toks[tid]
-        c = cur(t)
-        if c != t.text:
-            shown = c if a.kind == "annotation" else restyle(c, t.text)
-            reps.append((t.start, t.end, _in_expr(shown, text, t.start)))
-    for k, op in enumerate(a.ops):
-        if (a.id, k) in change.ops:
-            reps.append((op.pos, op.pos + 1, change.ops[(a.id, k)]))
-    return reps
-
-
-def _render_step(trace: Trace, s: int, change: Change, vals: Mapping[int, str],
-                 cur: Callable[[Tok], str]) -> str:
-    text = trace.steps[s]
-    reps: list[tuple[int, int, str]] = []
-    for a in trace.anns:
-        if a.step != s:
-            continue
-        reps.extend(_expr_reps(trace, a, change, cur))
-        for k, op in enumerate(a.ops):
-            if (a.id, k) in change.ops and op.visible is not None:
-                pos, ch = op.visible
-                reps.append((pos, pos + 1, _VISIBLE_SWAP[ch]))
-        if a.id in vals:
-            stated = vals[a.id] if a.kind == "annotation" else restyle(vals[a.id], a.stated)
-            reps.append((*a.stated_span, stated))
-    for t in trace.step_tokens(s):
-        if t.role == "expr":
-            continue
-        new: str | None
-        if t.mirror is not None:
-            m = trace.toks[t.mirror]
-            new = cur(m) if cur(m) != m.text else None
-        else:
-            new = cur(t) if cur(t) != t.text else None
-        if new is not None:
-            reps.append((t.start, t.end, restyle(new, t.text)))
-    for start, end, new in sorted(reps, reverse=True):
-        text = text[:start] + new + text[end:]
-    return text
