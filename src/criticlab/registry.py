@@ -12,8 +12,16 @@ from criticlab.models.base import GenerateConfig, LanguageModel
 MODEL_SPECS = ("embedded", "llamacpp:PATH.gguf", "openai:MODEL (with --base-url)")
 LM_STYLES = ("processbench", "stepwise")
 VERIFIERS = ("arithmetic",)
-CRITICS = (*LM_STYLES, "prompted[:STYLE]", *VERIFIERS, "constraints", "hybrid[:STYLE]",
-           "vote[:A,B,...]", "A,B,... (a vote)")
+# LM critics with their own prompt and parser: name -> (module, class, constructor kwargs)
+TEMPLATE_CRITICS: dict[str, tuple[str, str, dict[str, object]]] = {
+    "deliberate": ("deliberate", "DeliberateCritic", {}),
+    "principles": ("principles", "PrinciplesCritic", {}),
+    "rubric": ("rubric", "RubricCritic", {}),
+    "premise": ("premise", "PremiseCritic", {"hint": True}),
+    "premise-nohint": ("premise", "PremiseCritic", {"hint": False}),
+}
+CRITICS = (*LM_STYLES, "prompted[:STYLE]", *TEMPLATE_CRITICS, "selfeval", *VERIFIERS,
+           "constraints", "hybrid[:STYLE]", "vote[:A,B,...]", "A,B,... (a vote)")
 
 
 def check_model_spec(spec: str) -> None:
@@ -72,6 +80,18 @@ def make_critic(spec: str, model: Callable[[], LanguageModel], *, samples: int =
         config = GenerateConfig(temperature=0.0, max_tokens=max_tokens)
         lm = PromptedCritic(model(), name, config=config, template=template)
         return VoteCritic([lm], samples) if samples > 1 else lm
+    if name in TEMPLATE_CRITICS and not arg:
+        import importlib
+
+        module, cls, kwargs = TEMPLATE_CRITICS[name]
+        factory = getattr(importlib.import_module(f"criticlab.critics.{module}"), cls)
+        config = GenerateConfig(temperature=0.0, max_tokens=max_tokens)
+        tc: Critic = factory(model(), config=config, template=template, **kwargs)
+        return VoteCritic([tc], samples) if samples > 1 else tc
+    if name == "selfeval" and not arg:
+        from criticlab.critics.selfeval import SelfEvalCritic
+
+        return SelfEvalCritic(model(), template=template)
     if name == "arithmetic" and not arg:
         return ArithmeticCritic()
     if name == "constraints" and not arg:
