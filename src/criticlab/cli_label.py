@@ -67,7 +67,9 @@ def mc_cmd(
     base_url: BaseUrlOpt = None,
     max_tokens: MaxTokensOpt = 512,
     limit: LimitOpt = None,
-    concurrency: ConcurrencyOpt = 4,
+    concurrency: Annotated[int | None, typer.Option(
+        help="Solutions at once (default 1 for in-process models, which keeps llama.cpp's "
+             "prefix reuse between consecutive prefixes; 4 for servers).")] = None,
     threads: ThreadsOpt = None,
     seed: Annotated[int, typer.Option(help="Rollout seed.")] = 0,
     out_dir: OutDir = None,
@@ -78,7 +80,8 @@ def mc_cmd(
     config = MCConfig(data=data, out=out_dir or Path("runs") / slug(
         f"mc__{data}__{actor}__{method}@{rollouts}"), actor=actor, base_url=base_url,
         rollouts=rollouts, method=method, temperature=temperature, max_tokens=max_tokens,
-        limit=limit, concurrency=concurrency, seed=seed, threads=threads)
+        limit=limit, seed=seed, threads=threads,
+        concurrency=concurrency or (4 if actor.startswith("openai:") else 1))
     bar, tick = job_progress()
     with bar:
         metrics = label_mc(config, tick)
