@@ -1,0 +1,66 @@
+"""`criticlab label ...` as a user runs it: inject, mc, synth, export."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+GSM8K = ROOT / "tests" / "benchmarks" / "fixtures" / "gsm8k" / "test.jsonl"
+
+
+def run(*args, tmp_path):
+    env = {**os.environ, "COLUMNS": "200", "HOME": str(tmp_path)}
+    return subprocess.run([sys.executable, "-m", "criticlab", "label", *args],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
+
+
+@pytest.fixture
+def injected(tmp_path):
+    out = tmp_path / "inj.json"
+    p = run("inject", str(GSM8K), "--per-problem", "1", "--types", "calculation",
+            "--out", str(out), tmp_path=tmp_path)
+    assert p.returncode == 0, p.stderr
+    return out
+
+
+def test_inject_then_export_without_a_model(injected, tmp_path):
+    recs = json.loads(injected.read_text())
+    slipped = [r for r in recs if r["label"] >= 0]
+    assert slipped and all(r["error_type"] == "calculation" for r in slipped)
+    p = run("export", str(injected), "--format", "stepwise", "--out",
+            str(tmp_path / "prm.jsonl"), tmp_path=tmp_path)
+    assert p.returncode == 0, p.stderr
+    rows = [json.loads(x) for x in (tmp_path / "prm.jsonl").read_text().splitlines()]
+    assert len(rows) == len(recs)
+    first = next(r for r in rows if not all(r["labels"]))
+    assert first["labels"].index(False) in {r["label"] for r in slipped}
+    assert (tmp_path / "prm" / "dataset_info.json").is_file()
+
+
+def test_export_user_errors(tmp_path):
+    p = run("export", "nosuch.json", "--format", "sft", "--out", str(tmp_path / "x.jsonl"),
+            tmp_path=tmp_path)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+
+
+@pytest.mark.slow
+def test_mc_synth_and_sft_export_on_the_embedded_model(injected, tmp_path, embedded_path):
+    mc = run("mc", str(injected), "--rollouts", "2", "--max-tokens", "24", "--limit", "2",
+             "--method", "binary", "--out", str(tmp_path / "mc"), tmp_path=tmp_path)
+    assert mc.returncode == 0, mc.stderr
+    m = json.loads((tmp_path / "mc" / "metrics.json").read_text())
+    assert m["n"] == 2 and (tmp_path / "mc" / "labels.jsonl").is_file()
+    synth = run("synth", str(injected), "--samples", "2", "--max-tokens", "24", "--limit", "2",
+                "--out", str(tmp_path / "synth"), tmp_path=tmp_path)
+    assert synth.returncode == 0, synth.stderr
+    s = json.loads((tmp_path / "synth" / "metrics.json").read_text())
+    assert s["critiques"] == 4 and 0.0 <= s["keep_rate"] <= 1.0
+    exp = run("export", str(tmp_path / "synth" / "critiques.jsonl"), "--format", "sft",
+              "--out", str(tmp_path / "sft.jsonl"), tmp_path=tmp_path)
+    assert exp.returncode == 0, exp.stderr
+    rows = [json.loads(x) for x in (tmp_path / "sft.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and rows[0]["messages"][-1]["role"] == "assistant"
