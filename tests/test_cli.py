@@ -80,3 +80,18 @@ def test_constraints_critic_from_the_command_line(tmp_path, embedded_path):
     verdicts = {s["explanation"].split(":")[0]: s["verdict"] for s in crit["steps"]}
     assert verdicts["Write the whole answer in lowercase letters"] == "incorrect"
     assert verdicts["Do not use any commas"] == "incorrect"
+
+
+def test_code_critic_from_the_command_line(tmp_path):
+    from criticlab.critics.sandbox import isolation_problem
+    if isolation_problem():
+        pytest.skip(f"no sandbox here: {isolation_problem()}")
+    rec = {"id": "add", "problem": "Read two integers and print their sum.",
+           "solution": "a, b = map(int, input().split())\nprint(a * b)",
+           "tests": [{"input": "2 2\n", "output": "4"}, {"input": "2 3\n", "output": "5"}]}
+    p = run("critique", "-", "--critic", "code", "--json", stdin=json.dumps(rec).encode(),
+            tmp_path=tmp_path)
+    assert p.returncode == 0, p.stderr.decode()
+    crit = json.loads(p.stdout)["critique"]
+    assert crit["first_error"] == 1 and crit["verdict"] == "incorrect" and crit["score"] == 0.5
+    assert "expected '5', got '6" in crit["steps"][1]["explanation"]

@@ -15,6 +15,7 @@ from criticlab.registry import check_model_spec, make_critic, uses_model
     ("premise-nohint", "PremiseCritic", "premise-nohint"),
     ("selfeval", "SelfEvalCritic", "selfeval"),
     ("arithmetic", "ArithmeticCritic", "arithmetic"),
+    ("code", "CodeCritic", "code"),
     ("constraints", "ConstraintCritic", "constraints"),
     ("hybrid", "HybridCritic", "hybrid(arithmetic+stepwise)"),
     ("arithmetic,stepwise", "VoteCritic", "vote(arithmetic+stepwise)"),
@@ -34,4 +35,4 @@ def test_unknown_names_and_model_need():
         make_critic("oracle", lambda: ScriptedModel([]))
     with pytest.raises(ConfigError, match="unknown model"):
         check_model_spec("gpt9")
-    assert not uses_model("arithmetic") and uses_model("hybrid") and uses_model("selfeval")
+    assert not uses_model("arithmetic") and not uses_model("code") and uses_model("hybrid") and uses_model("selfeval")

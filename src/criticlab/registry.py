@@ -11,7 +11,7 @@ from criticlab.models.base import GenerateConfig, LanguageModel
 
 MODEL_SPECS = ("embedded", "llamacpp:PATH.gguf", "openai:MODEL (with --base-url)")
 LM_STYLES = ("processbench", "stepwise")
-VERIFIERS = ("arithmetic",)
+VERIFIERS = ("arithmetic", "code")
 # LM critics with their own prompt and parser: name -> (module, class, constructor kwargs)
 TEMPLATE_CRITICS: dict[str, tuple[str, str, dict[str, object]]] = {
     "deliberate": ("deliberate", "DeliberateCritic", {}),
@@ -94,6 +94,10 @@ def make_critic(spec: str, model: Callable[[], LanguageModel], *, samples: int =
         return SelfEvalCritic(model(), template=template)
     if name == "arithmetic" and not arg:
         return ArithmeticCritic()
+    if name == "code" and not arg:
+        from criticlab.critics.code import CodeCritic
+
+        return CodeCritic()
     if name == "constraints" and not arg:
         from criticlab.critics.decrim import ConstraintCritic
 

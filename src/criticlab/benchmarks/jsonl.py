@@ -24,6 +24,9 @@ from criticlab.steps import split_steps
 from criticlab.types import Example, Gold, Problem, Solution
 
 _SURROGATE = re.compile(r"[\udc80-\udcff]")
+# record fields kept in Problem.metadata: provenance, and what some critics read (the code
+# critic's tests and entry point, the self-evaluation's other sampled answers)
+METADATA_FIELDS = ("generator", "source", "subset", "tests", "entry_point", "other_answers")
 
 
 def read_text(path: str) -> str:
@@ -135,7 +138,7 @@ def to_example(rec: Any, *, default_id: str) -> Example:
     if not isinstance(rid, str | int):
         raise InputError("must be a string or an integer", field="id")
     problem = Problem(str(rid), question, None if ref is None else str(ref),
-                      {k: v for k, v in rec.items() if k in ("generator", "source", "subset")})
+                      {k: v for k, v in rec.items() if k in METADATA_FIELDS})
     final = rec.get("final_answer")
     solution = Solution(steps, None if final is None else str(final))
     return Example(problem, solution, _gold(rec, len(steps)))
