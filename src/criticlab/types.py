@@ -56,18 +56,29 @@ class Usage:
 
 @dataclass(frozen=True)
 class Problem:
+    """A question. ``images`` are paths or URLs of pictures the question refers to; they are
+    sent to vision-language models as image parts."""
+
     id: str
     question: str
     reference_answer: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    images: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.images, tuple):
+            object.__setattr__(self, "images", tuple(self.images))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "id": self.id,
             "question": self.question,
             "reference_answer": self.reference_answer,
             "metadata": dict(self.metadata),
         }
+        if self.images:
+            d["images"] = list(self.images)
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Problem:
@@ -76,6 +87,7 @@ class Problem:
             question=str(d["question"]),
             reference_answer=d.get("reference_answer"),
             metadata=dict(d.get("metadata") or {}),
+            images=tuple(str(x) for x in d.get("images") or ()),
         )
 
 

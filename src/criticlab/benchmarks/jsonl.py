@@ -137,8 +137,11 @@ def to_example(rec: Any, *, default_id: str) -> Example:
     rid = rec.get("id", default_id)
     if not isinstance(rid, str | int):
         raise InputError("must be a string or an integer", field="id")
+    images = rec.get("images", [])
+    if not isinstance(images, list) or not all(isinstance(i, str) for i in images):
+        raise InputError("must be a list of paths or URLs", field="images")
     problem = Problem(str(rid), question, None if ref is None else str(ref),
-                      {k: v for k, v in rec.items() if k in METADATA_FIELDS})
+                      {k: v for k, v in rec.items() if k in METADATA_FIELDS}, tuple(images))
     final = rec.get("final_answer")
     solution = Solution(steps, None if final is None else str(final))
     return Example(problem, solution, _gold(rec, len(steps)))

@@ -103,7 +103,7 @@ class PromptedCritic:
     def messages(self, problem: Problem, solution: Solution) -> list[Message]:
         """The exact messages sent to the model."""
         body = render(self.template, problem.question, STYLES[self.style].render(solution.steps))
-        return [Message("user", body)]
+        return [Message("user", body, problem.images)]
 
     async def critique(self, problem: Problem, solution: Solution) -> Critique:
         return (await self._run(problem, solution, replace(self.config, n=1)))[0]

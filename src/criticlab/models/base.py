@@ -13,11 +13,51 @@ Role = Literal["system", "user", "assistant"]
 
 @dataclass(frozen=True)
 class Message:
+    """A chat message; ``images`` (paths or URLs) go with the text to models that see."""
+
     role: Role
     content: str
+    images: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict[str, str]:
-        return {"role": self.role, "content": self.content}
+    def __post_init__(self) -> None:
+        if not isinstance(self.images, tuple):
+            object.__setattr__(self, "images", tuple(self.images))
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.images:
+            d["images"] = list(self.images)
+        return d
+
+    def to_openai(self) -> dict[str, Any]:
+        """The OpenAI chat format: plain text, or text and ``image_url`` parts (a local file
+        becomes a base64 ``data:`` URL, so the server needs no access to this machine)."""
+        if not self.images:
+            return {"role": self.role, "content": self.content}
+        parts: list[dict[str, Any]] = [{"type": "text", "text": self.content}]
+        parts += [{"type": "image_url", "image_url": {"url": image_url(i)}} for i in self.images]
+        return {"role": self.role, "content": parts}
+
+
+def image_url(image: str) -> str:
+    """``image`` as a URL: http(s) and data URLs unchanged, a local file as a data URL."""
+    if image.startswith(("http://", "https://", "data:")):
+        return image
+    import base64
+    import mimetypes
+    from pathlib import Path
+
+    from criticlab.errors import InputError
+
+    path = Path(image)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise InputError(f"cannot read the image: {e.strerror}", path=image) from None
+    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    if not mime.startswith("image/"):
+        raise InputError(f"not an image ({mime})", path=image)
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 @dataclass(frozen=True)
@@ -112,5 +152,6 @@ class LanguageModel(Protocol):
     ) -> list[Generation]: ...
 
 
-def messages_to_dicts(messages: Sequence[Message]) -> list[dict[str, str]]:
-    return [m.to_dict() for m in messages]
+def messages_to_dicts(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """Messages in the OpenAI chat format (image parts included)."""
+    return [m.to_openai() for m in messages]

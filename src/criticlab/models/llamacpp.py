@@ -105,6 +105,9 @@ class LlamaCppModel:
     async def generate(
         self, messages: Sequence[Message], config: GenerateConfig
     ) -> list[Generation]:
+        if any(m.images for m in messages):
+            raise ModelError(f"{self.name} is a text model and cannot see images; use a "
+                             "vision-language model behind openai:MODEL")
         return await asyncio.to_thread(self._generate_blocking, messages, config)
 
     def _generate_blocking(
