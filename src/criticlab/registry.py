@@ -9,7 +9,8 @@ from criticlab.critics.base import Critic
 from criticlab.errors import ConfigError
 from criticlab.models.base import GenerateConfig, LanguageModel
 
-MODEL_SPECS = ("embedded", "llamacpp:PATH.gguf", "openai:MODEL (with --base-url)")
+MODEL_SPECS = ("embedded", "llamacpp:PATH.gguf", "openai:MODEL (with --base-url)",
+               "hf:PATH|embedded|HUB_ID (transformers; a trained checkpoint or adapter)")
 LM_STYLES = ("processbench", "stepwise")
 VERIFIERS = ("arithmetic", "code")
 # LM critics with their own prompt and parser: name -> (module, class, constructor kwargs)
@@ -21,13 +22,14 @@ TEMPLATE_CRITICS: dict[str, tuple[str, str, dict[str, object]]] = {
     "premise-nohint": ("premise", "PremiseCritic", {"hint": False}),
 }
 CRITICS = (*LM_STYLES, "prompted[:STYLE]", *TEMPLATE_CRITICS, "selfeval", *VERIFIERS,
-           "constraints", "hybrid[:STYLE]", "vote[:A,B,...]", "A,B,... (a vote)")
+           "constraints", "prm:MODEL", "hybrid[:STYLE]", "vote[:A,B,...]",
+           "A,B,... (a vote)")
 
 
 def check_model_spec(spec: str) -> None:
     """Raise ``ConfigError`` for a model spec of no known form (without loading anything)."""
     kind, _, arg = spec.partition(":")
-    if not ((kind == "embedded" and not arg) or (kind in ("llamacpp", "openai") and arg)):
+    if not ((kind == "embedded" and not arg) or (kind in ("llamacpp", "openai", "hf") and arg)):
         raise ConfigError(f"unknown model {spec!r}; use one of: {', '.join(MODEL_SPECS)}")
 
 
@@ -58,6 +60,10 @@ def make_model(spec: str, *, base_url: str | None = None, threads: int | None = 
     if kind == "llamacpp" and arg:
         from criticlab.models.llamacpp import LlamaCppModel
         return LlamaCppModel(arg, n_threads=threads)
+    if kind == "hf" and arg:
+        from criticlab.models.hf import HFModel
+
+        return HFModel(arg)  # CPU threads: CRITICLAB_THREADS (torch's setting is per process)
     if kind == "openai" and arg:
         from criticlab.models.openai import OpenAIModel
         return OpenAIModel(arg, base_url=base_url, timeout=timeout, concurrency=concurrency)
@@ -94,6 +100,10 @@ def make_critic(spec: str, model: Callable[[], LanguageModel], *, samples: int =
         return SelfEvalCritic(model(), template=template)
     if name == "arithmetic" and not arg:
         return ArithmeticCritic()
+    if name == "prm" and arg:
+        from criticlab.critics.prm import PRMCritic
+
+        return PRMCritic(arg)
     if name == "code" and not arg:
         from criticlab.critics.code import CodeCritic
 
