@@ -303,3 +303,23 @@ def test_empty_and_unlabelled_runs_still_render(tmp_path):
     data = items_json(html)
     assert [len(r["items"]) for r in data["runs"]] == [0, 1]
     assert data["runs"][1]["items"][0]["k"] == "unlabelled"
+
+
+def test_reliability_diagram_for_scored_critiques(tmp_path):
+    from criticlab.report import write_report
+    from criticlab.report.charts import reliability_diagram
+    from criticlab.types import Critique, Example, Gold, Problem, Result, Solution
+    # confidences 0.95 (right, right, wrong) and 0.15 (wrong): bins 9 and 1
+    svg = reliability_diagram([0.95, 0.95, 0.95, 0.15], [True, True, False, False])
+    assert svg.count('class="rel-bar"') == 2
+    assert "2 of 3 right" in svg and "0 of 1 right" in svg
+    results = [Result(Example(Problem(f"p{i}", "q", metadata={"subset": "gsm8k"}),
+                              Solution(("a",)), Gold(None if ok else 0, None, ok)),
+                      Critique(first_error=None if s > 0.5 else 0,
+                               verdict="correct" if s > 0.5 else "incorrect", score=s))
+               for i, (s, ok) in enumerate([(0.9, True), (0.8, False), (0.2, False)])]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.jsonl").write_text("\n".join(json.dumps(r.to_dict()) for r in results))
+    html = write_report([run], tmp_path / "r.html").read_text()
+    assert "Calibration: confidence" in html and html.count('class="rel-bar"') == 3

@@ -166,3 +166,46 @@ def _cell_style(share: float, diagonal: bool, unparsed: bool, n: int) -> str:
     alpha = 0.12 + 0.78 * share
     color = "#fff" if alpha > 0.55 else "#111827"
     return f"background:rgba({rgb},{alpha:.2f});color:{color}"
+
+
+def reliability_diagram(confidences: Sequence[float], correct: Sequence[bool],
+                        bins: int = 10) -> str:
+    """An SVG reliability diagram: per equal-width confidence bin, the share of solutions
+    that are right (bars) against the diagonal of perfect calibration; bin counts below."""
+    w, h, pad = 360, 240, 36
+    inner_w, inner_h = w - 2 * pad, h - 2 * pad
+    counts = [0] * bins
+    right = [0] * bins
+    for c, y in zip(confidences, correct, strict=True):
+        b = min(int(c * bins), bins - 1)
+        counts[b] += 1
+        right[b] += int(y)
+    parts = [f'<svg viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" '
+             'aria-label="reliability diagram">',
+             f'<line x1="{pad}" y1="{pad + inner_h}" x2="{pad + inner_w}" y2="{pad}" '
+             'stroke="#999" stroke-dasharray="4 3"/>',
+             f'<line x1="{pad}" y1="{pad + inner_h}" x2="{pad + inner_w}" y2="{pad + inner_h}" '
+             'stroke="#444"/>',
+             f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{pad + inner_h}" stroke="#444"/>']
+    bw = inner_w / bins
+    for b in range(bins):
+        if not counts[b]:
+            continue
+        acc = right[b] / counts[b]
+        bh = acc * inner_h
+        x = pad + b * bw
+        parts.append(f'<rect class="rel-bar" x="{x + 1:.1f}" y="{pad + inner_h - bh:.1f}" '
+                     f'width="{bw - 2:.1f}" height="{bh:.1f}" fill="#2563eb" opacity="0.8">'
+                     f"<title>confidence {b / bins:.1f}–{(b + 1) / bins:.1f}: "
+                     f"{right[b]} of {counts[b]} right</title></rect>")
+        parts.append(f'<text x="{x + bw / 2:.1f}" y="{pad + inner_h + 12}" font-size="9" '
+                     f'text-anchor="middle" fill="#666">{counts[b]}</text>')
+    for t in (0.0, 0.5, 1.0):
+        parts.append(f'<text x="{pad + t * inner_w:.1f}" y="{h - 6}" font-size="10" '
+                     f'text-anchor="middle">{t:.1f}</text>')
+        parts.append(f'<text x="{pad - 6}" y="{pad + inner_h - t * inner_h + 3:.1f}" '
+                     f'font-size="10" text-anchor="end">{t:.1f}</text>')
+    parts.append(f'<text x="{pad + inner_w / 2}" y="{pad - 10}" font-size="10" '
+                 'text-anchor="middle" fill="#444">share right per confidence bin '
+                 '(dashed: perfect calibration; counts under the bars)</text></svg>')
+    return "".join(parts)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from criticlab.errors import ConfigError
+from criticlab.metrics import gold_index
 from criticlab.report import assets, blocks, charts, loop_assets, tables
 from criticlab.report.closed_loop import refine_part
 from criticlab.report.items import items_payload, outcome, subset_of
@@ -191,8 +192,26 @@ def _run_section(i: int, run: Run, label: str, color: str) -> str:
         f'<div class="grid2" style="margin-top:16px">'
         f'<div class="card"><h3>First error: critic vs gold</h3>{charts.heatmap(outcomes)}</div>'
         f'<div class="card"><h3>Where the first error is</h3>'
-        f"{charts.position_histogram(outcomes)}</div></div>{config}</div>"
+        f"{charts.position_histogram(outcomes)}</div></div>{_calibration(run)}{config}</div>"
     )
+
+
+def _calibration(run: Run) -> str:
+    """A reliability diagram when the critic gives a confidence that the solution is right
+    (``Critique.score``, e.g. the selfeval critic's P(True))."""
+    conf, right = [], []
+    for r in run.results:
+        g = gold_index(r)
+        c = r.critique
+        if g is None or c is None or not c.parsed or c.score is None:
+            continue
+        conf.append(min(max(c.score, 0.0), 1.0))
+        right.append(g == -1)
+    if not conf:
+        return ""
+    return ('<div class="grid2" style="margin-top:16px"><div class="card"><h3>Calibration: '
+            "confidence that the solution is right vs how often it is</h3>"
+            f"{charts.reliability_diagram(conf, right)}</div></div>")
 
 
 def _f1_chart(runs: Sequence[Run], labels: Sequence[str], colors: Sequence[str]) -> str:
