@@ -160,3 +160,18 @@ def test_ctrl_c_writes_what_finished_and_says_how_to_resume(tmp_path, embedded_p
     metrics = json.loads((out / "metrics.json").read_text())
     assert not metrics["complete"] and 2 <= metrics["n"] < 6
     assert len((out / "results.jsonl").read_text().splitlines()) == metrics["n"]
+
+
+@pytest.mark.parametrize("critic", [
+    "processbench", "stepwise", "deliberate", "principles", "rubric", "premise",
+    "premise-nohint", "selfeval", "constraints", "arithmetic", "hybrid", "arithmetic,stepwise",
+])
+def test_eval_runs_with_every_critic(tmp_path, monkeypatch, critic):
+    from criticlab import registry
+    monkeypatch.setattr(registry, "make_model", lambda spec, **kw: ScriptedModel(
+        [r"Step 1: correct - fine\nOverall: correct \boxed{-1} Score: 8"], cycle=True))
+    run = evaluate(EvalConfig(benchmark="toy", out=tmp_path / "r", critic=critic,
+                              max_tokens=32), examples=examples(3))
+    assert run.metrics["n"] == 3 and run.metrics["complete"] and run.metrics["errors"] == 0
+    assert len(run.results) == 3 and all(r.critique is not None for r in run.results)
+    assert run.metrics["processbench"]["toy"]["n"] == 3
