@@ -54,6 +54,7 @@ def test_eval_prompted_on_the_embedded_model(shared_data, embedded_path, tmp_pat
     (["eval", "nosuchbench"], "unknown benchmark"),
     (["eval", "processbench:gsm8k", "--critic", "oracle"], "unknown critic 'oracle'"),
     (["eval", "processbench:gsm8k", "--limit", "0"], "--limit must be at least 1"),
+    (["eval", "processbench:gsm8k", "--executor", "slurm"], "unknown executor 'slurm'"),
     (["report", "/no/such/run"], "no such run directory"),
 ])
 def test_eval_user_errors(args, needle, tmp_path):

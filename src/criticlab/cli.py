@@ -22,15 +22,19 @@ from criticlab.benchmarks.jsonl import read_examples
 from criticlab.cli_common import (
     EXIT_INPUT,
     EXIT_MODEL,
+    AddressOpt,
     BaseUrlOpt,
     ConcurrencyOpt,
     CriticOpt,
+    ExecutorOpt,
     MaxTokensOpt,
     ModelOpt,
     SamplesOpt,
     TemplateOpt,
     ThreadsOpt,
     TimeoutOpt,
+    WorkersOpt,
+    check_executor,
     default_store_path,
     err,
     job_progress,
@@ -176,8 +180,12 @@ def eval_cmd(
     out_dir: Annotated[Path | None, typer.Option(
         "--out", help="Run directory (default runs/BENCH__CRITIC__MODEL); rerun to resume.")
     ] = None,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    workers: WorkersOpt = 2,
 ) -> None:
     """Evaluate a critic on a benchmark: official metrics, resumable, into a run directory."""
+    check_executor(executor)
     from criticlab.evaluate import EvalConfig, evaluate
 
     model = model if uses_model(critic) else "none"
@@ -188,7 +196,12 @@ def eval_cmd(
         max_tokens=max_tokens, template=template, threads=threads, timeout=timeout,
     )
     with eval_progress(err) as on_progress:
-        run = evaluate(config, progress=on_progress)
+        if executor == "ray":
+            from criticlab.scale import evaluate_ray
+
+            run = evaluate_ray(config, address=address, workers=workers, progress=on_progress)
+        else:
+            run = evaluate(config, progress=on_progress)
     m = run.metrics
     out.print(metrics_table(m, title=f"{benchmark} · {critic} · {model}"))
     this = m["this_run"]

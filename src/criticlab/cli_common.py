@@ -80,3 +80,17 @@ def _short(v: object) -> str:
     if isinstance(v, list):
         return "[" + ", ".join(_short(x) for x in v) + "]"
     return str(v)
+
+
+ExecutorOpt = Annotated[str, typer.Option(
+    help="local: this process; ray: Ray workers, each with its own model.")]
+AddressOpt = Annotated[str | None, typer.Option(
+    help="Ray cluster for --executor ray (auto, ray://HEAD:10001); default: a local one.")]
+WorkersOpt = Annotated[int, typer.Option(help="Ray workers (--executor ray).")]
+
+
+def check_executor(executor: str) -> None:
+    if executor not in ("local", "ray"):
+        from criticlab.errors import ConfigError
+
+        raise ConfigError(f"unknown executor {executor!r}; use local or ray")

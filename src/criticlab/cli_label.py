@@ -10,11 +10,15 @@ import typer
 from rich.table import Table
 
 from criticlab.cli_common import (
+    AddressOpt,
     BaseUrlOpt,
     ConcurrencyOpt,
     CriticOpt,
+    ExecutorOpt,
     MaxTokensOpt,
     ThreadsOpt,
+    WorkersOpt,
+    check_executor,
     err,
     job_progress,
     out,
@@ -73,8 +77,12 @@ def mc_cmd(
     threads: ThreadsOpt = None,
     seed: Annotated[int, typer.Option(help="Rollout seed.")] = 0,
     out_dir: OutDir = None,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    workers: WorkersOpt = 2,
 ) -> None:
     """Monte Carlo step labels: rollouts from each prefix, checked against the reference."""
+    check_executor(executor)
     from criticlab.label.mc import MCConfig, label_mc
 
     config = MCConfig(data=data, out=out_dir or Path("runs") / slug(
@@ -84,7 +92,12 @@ def mc_cmd(
         concurrency=concurrency or (4 if actor.startswith("openai:") else 1))
     bar, tick = job_progress()
     with bar:
-        metrics = label_mc(config, tick)
+        if executor == "ray":
+            from criticlab.scale import label_mc_ray
+
+            metrics = label_mc_ray(config, tick, address=address, workers=workers)
+        else:
+            metrics = label_mc(config, tick)
     print_metrics(f"label mc {data} · {method} · {rollouts} rollouts", _flat(metrics))
     err.print(f"results in {config.out}/")
 

@@ -10,7 +10,8 @@ from criticlab.errors import ConfigError
 from criticlab.models.base import GenerateConfig, LanguageModel
 
 MODEL_SPECS = ("embedded", "llamacpp:PATH.gguf", "openai:MODEL (with --base-url)",
-               "hf:PATH|embedded|HUB_ID (transformers; a trained checkpoint or adapter)")
+               "hf:PATH|embedded|HUB_ID (transformers; a trained checkpoint or adapter)",
+               "vllm:MODEL (offline vLLM engine on GPUs)")
 LM_STYLES = ("processbench", "stepwise")
 VERIFIERS = ("arithmetic", "code")
 # LM critics with their own prompt and parser: name -> (module, class, constructor kwargs)
@@ -29,7 +30,8 @@ CRITICS = (*LM_STYLES, "prompted[:STYLE]", *TEMPLATE_CRITICS, "selfeval", *VERIF
 def check_model_spec(spec: str) -> None:
     """Raise ``ConfigError`` for a model spec of no known form (without loading anything)."""
     kind, _, arg = spec.partition(":")
-    if not ((kind == "embedded" and not arg) or (kind in ("llamacpp", "openai", "hf") and arg)):
+    remote_or_file = kind in ("llamacpp", "openai", "hf", "vllm") and arg
+    if not ((kind == "embedded" and not arg) or remote_or_file):
         raise ConfigError(f"unknown model {spec!r}; use one of: {', '.join(MODEL_SPECS)}")
 
 
@@ -60,6 +62,10 @@ def make_model(spec: str, *, base_url: str | None = None, threads: int | None = 
     if kind == "llamacpp" and arg:
         from criticlab.models.llamacpp import LlamaCppModel
         return LlamaCppModel(arg, n_threads=threads)
+    if kind == "vllm" and arg:
+        from criticlab.models.vllm import VLLMModel
+
+        return VLLMModel(arg)
     if kind == "hf" and arg:
         from criticlab.models.hf import HFModel
 
