@@ -186,7 +186,9 @@ async def test_always_stalls_gives_up_without_hanging(srv: FaultServer, model: M
     err = await fails(model(timeout=0.2, max_retries=1))
     assert err.retryable is True
     assert "timeout after 2 attempts" in str(err)
-    assert len(srv.requests) == 2
+    # the client made 2 attempts (the message says so); on a loaded machine the second can
+    # time out before the server's handler thread has even read it
+    assert 1 <= len(srv.requests) <= 2
 
 
 async def test_dropped_connection_then_ok(srv: FaultServer, model: Make) -> None:
