@@ -178,7 +178,7 @@ async def test_timeout_then_ok(srv: FaultServer, model: Make) -> None:
     srv.script(stall(3.0), ok())
     [g] = await gen(model(timeout=0.3))
     assert g.text == "ok"
-    assert len(srv.requests) == 2
+    assert len(srv.requests) >= 2  # a loaded machine can time out the answered one too
 
 
 async def test_always_stalls_gives_up_without_hanging(srv: FaultServer, model: Make) -> None:
