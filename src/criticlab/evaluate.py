@@ -125,6 +125,14 @@ def evaluate(
         from criticlab.registry import check_names
 
         check_names(config.critic, config.model, template=config.template)
+    items = prepare_run(config, examples)
+    with Store(config.out / "store.sqlite") as store:
+        return asyncio.run(_evaluate(config, items, critic, store, progress))
+
+
+def prepare_run(config: EvalConfig, examples: Sequence[Example] | None) -> list[Example]:
+    """The run's items (the config's benchmark unless given, up to ``limit``, ids unique),
+    after checking that ``config.out`` may hold this run and recording its config there."""
     if examples is None:
         from criticlab.benchmarks import load_benchmark
 
@@ -138,8 +146,7 @@ def evaluate(
     check_run_dir(config)
     config.out.mkdir(parents=True, exist_ok=True)
     write_json(config.out / "config.json", config.to_dict())
-    with Store(config.out / "store.sqlite") as store:
-        return asyncio.run(_evaluate(config, list(examples), critic, store, progress))
+    return list(examples)
 
 
 async def _evaluate(

@@ -25,7 +25,7 @@ from criticlab.evaluate import (
     EvalProgress,
     EvalRun,
     _count,
-    check_run_dir,
+    prepare_run,
 )
 from criticlab.jobs import write_json, write_jsonl
 from criticlab.label.mc import MCConfig, _load, label_example, summarize
@@ -138,21 +138,9 @@ def evaluate_ray(
         check_model(config.model)
     check_names(config.critic, "embedded" if config.model.startswith(VLLM_PREFIX)
                 else config.model, template=config.template)
-    if examples is None:
-        from criticlab.benchmarks import load_benchmark
-
-        examples = load_benchmark(config.benchmark, limit=config.limit)
-    elif config.limit is not None:
-        examples = list(examples)[: config.limit]
-    ids = [ex.problem.id for ex in examples]
-    if len(set(ids)) != len(ids):
-        dup = next(i for i in ids if ids.count(i) > 1)
-        raise ConfigError(f"{config.benchmark}: the item id {dup!r} occurs more than once")
-    check_run_dir(config)
-    config.out.mkdir(parents=True, exist_ok=True)
-    write_json(config.out / "config.json", config.to_dict())
+    items = prepare_run(config, examples)
     with Store(config.out / "store.sqlite") as store:
-        return asyncio.run(_evaluate(config, list(examples), store, progress, address,
+        return asyncio.run(_evaluate(config, items, store, progress, address,
                                      workers, gpus_for(config.model, gpus_per_worker)))
 
 
