@@ -314,13 +314,15 @@ def models() -> None:
     out.print(table)
 
 
-def _register_label_commands() -> None:
+def _register_subcommands() -> None:
     from criticlab.cli_label import label_app
+    from criticlab.train.cli import train_app
 
     app.add_typer(label_app, name="label")
+    app.add_typer(train_app, name="train")
 
 
-_register_label_commands()
+_register_subcommands()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
