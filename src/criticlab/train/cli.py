@@ -120,8 +120,7 @@ def prm_cmd(data: DataOpt, out: OutOpt, model: ModelOpt = "embedded", steps: Ste
             lora: LoraOpt = True, lr: LrOpt = None, batch_size: BatchOpt = 2,
             max_length: MaxLenOpt = 1024, merge: MergeOpt = False, seed: SeedOpt = 0,
             separator: Annotated[str, typer.Option(help="Ends every step.")] = "\n") -> None:
-    """Step-label (PRM) training on `prompt/completions/labels` rows (export --format
-    stepwise)."""
+    """Step-label training on `prompt/completions/labels` rows (export --format stepwise)."""
     from criticlab.train.prm import PRMConfig, train_prm
 
     config = PRMConfig(**_common(data, model, out, steps, lora, lr, batch_size, max_length,
