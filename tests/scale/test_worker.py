@@ -76,3 +76,26 @@ def test_worker_without_the_store_file_still_caches_what_it_generated(tmp_path) 
     assert second["stats"] == {"engine_calls": 1, "store_hits": 1}
     # the repeat is sent again with the second item, in case the first one's worker dies
     assert [r[:2] for r in second["responses"]] == [r[:2] for r in first["responses"]]
+
+
+def test_driver_keeps_each_workers_largest_totals_when_payloads_arrive_out_of_order(
+        tmp_path) -> None:
+    # Two items of one worker finish in the order b, c but the driver may read c's payload
+    # first: the totals that c carries (2 calls) must survive b's older snapshot (1 call).
+    from criticlab.scale.ray import RayStats, _accept
+
+    stats = RayStats()
+    done: dict = {}
+    errors: dict = {}
+    with Store(tmp_path / "s.sqlite") as store:
+        for key, calls, hits in (("c", 2, 1), ("b", 1, 0)):
+            payload = {"key": key, "result": {"answer": key}, "error": None, "responses": [],
+                       "stats": {"engine_calls": calls, "store_hits": hits}}
+            _accept(store, "run", "w0", payload, done, errors, None, stats)
+        _accept(store, "run", "w1", {"key": "d", "result": None, "error": "down",
+                                      "responses": [],
+                                      "stats": {"engine_calls": 0, "store_hits": 0}},
+                done, errors, None, stats)
+    assert stats.by_worker["w0"] == {"engine_calls": 2, "store_hits": 1}
+    assert (stats.engine_calls, stats.store_hits) == (2, 1)
+    assert done == {"c": {"answer": "c"}, "b": {"answer": "b"}} and errors == {"d": "down"}

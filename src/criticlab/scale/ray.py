@@ -241,7 +241,10 @@ def _accept(store: Store, run: str, worker: str, payload: dict[str, Any],
     for key, model, request, gen in payload["responses"]:
         store.put_response(key, model, request, Generation.from_dict(gen))
         stats.responses += 1
-    stats.by_worker[worker] = payload["stats"]
+    # Each payload carries its worker's running totals when the item finished; payloads of
+    # concurrent items may arrive out of order, and the totals only grow: keep the largest.
+    seen = stats.by_worker.get(worker, {})
+    stats.by_worker[worker] = {k: max(v, seen.get(k, 0)) for k, v in payload["stats"].items()}
     stats.engine_calls = sum(s["engine_calls"] for s in stats.by_worker.values())
     stats.store_hits = sum(s["store_hits"] for s in stats.by_worker.values())
     key, result, error = payload["key"], payload["result"], payload["error"]
