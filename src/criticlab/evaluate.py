@@ -149,6 +149,47 @@ def prepare_run(config: EvalConfig, examples: Sequence[Example] | None) -> list[
     return list(examples)
 
 
+class Collector:
+    """Gathers an eval run's results as an executor reports them (its ``on_result``), keeps
+    the progress state, and writes the run's files at the end; shared by the local executor
+    and the Ray one, so both finish a run the same way."""
+
+    def __init__(self, config: EvalConfig, examples: list[Example],
+                 progress: Callable[[EvalProgress], None] | None) -> None:
+        self.config = config
+        self.examples = examples
+        self.progress = progress
+        self.started = time.monotonic()
+        self.state = EvalProgress(total=len(examples))
+        self.by_id = {ex.problem.id: ex for ex in examples}
+        self.results: dict[str, Result] = {}
+
+    def on_result(self, key: str, row: dict[str, Any] | None, error: str | None,
+                  resumed: bool) -> None:
+        r = Result.from_dict(row) if row is not None else Result(self.by_id[key], None, error)
+        self.results[key] = r
+        self.state.done += 1
+        self.state.resumed += resumed
+        _count(self.state, r)
+        if self.progress and not resumed:
+            self.progress(self.state)
+
+    def finish(self, complete: bool, extra: dict[str, Any]) -> EvalRun:
+        """Write ``results.jsonl`` (in the benchmark's order) and ``metrics.json`` with what
+        has been collected, ``extra`` included (this executor's own figures)."""
+        ordered = [self.results[ex.problem.id] for ex in self.examples
+                   if ex.problem.id in self.results]
+        metrics = compute_metrics(ordered)
+        metrics.update({
+            "benchmark": self.config.benchmark, "critic": self.config.critic,
+            "model": self.config.model, "complete": complete,
+            "elapsed_s": time.monotonic() - self.started, **extra,
+        })
+        write_jsonl(self.config.out / "results.jsonl", (r.to_dict() for r in ordered))
+        write_json(self.config.out / "metrics.json", metrics)
+        return EvalRun(self.config, ordered, metrics)
+
+
 async def _evaluate(
     config: EvalConfig,
     examples: list[Example],
@@ -156,21 +197,7 @@ async def _evaluate(
     store: Store,
     progress: Callable[[EvalProgress], None] | None,
 ) -> EvalRun:
-    started = time.monotonic()
-    state = EvalProgress(total=len(examples))
-    by_id = {ex.problem.id: ex for ex in examples}
-    results: dict[str, Result] = {}
-
-    def on_result(key: str, row: dict[str, Any] | None, error: str | None,
-                  resumed: bool) -> None:
-        r = Result.from_dict(row) if row is not None else Result(by_id[key], None, error)
-        results[key] = r
-        state.done += 1
-        state.resumed += resumed
-        _count(state, r)
-        if progress and not resumed:
-            progress(state)
-
+    collect = Collector(config, examples, progress)
     models: list[CachedModel] = []
     built: list[Critic] = [critic] if critic is not None else []
 
@@ -181,30 +208,20 @@ async def _evaluate(
         return Result(ex, await built[0].critique(ex.problem, ex.solution)).to_dict()
 
     complete = False
-    done: dict[str, dict[str, Any]] = {}
     try:
         done, _ = await map_resumable(
             store, RUN, [(ex.problem.id, ex) for ex in examples], work,
-            concurrency=config.concurrency, on_result=on_result)
+            concurrency=config.concurrency, on_result=collect.on_result)
         complete = len(done) == len(examples)
     finally:
         for m in models:
             await m.aclose()
-        ordered = [results[ex.problem.id] for ex in examples if ex.problem.id in results]
-        metrics = compute_metrics(ordered)
-        metrics.update({
-            "benchmark": config.benchmark, "critic": config.critic, "model": config.model,
-            "complete": complete,
-            "elapsed_s": time.monotonic() - started,
-            "this_run": {
-                "engine_calls": sum(m.stats.calls for m in models),
-                "store_hits": sum(m.stats.hits for m in models),
-                "resumed_items": state.resumed,
-            },
-        })
-        write_jsonl(config.out / "results.jsonl", (r.to_dict() for r in ordered))
-        write_json(config.out / "metrics.json", metrics)
-    return EvalRun(config, ordered, metrics)
+        run = collect.finish(complete, {"this_run": {
+            "engine_calls": sum(m.stats.calls for m in models),
+            "store_hits": sum(m.stats.hits for m in models),
+            "resumed_items": collect.state.resumed,
+        }})
+    return run
 
 
 def _build_critic(config: EvalConfig, store: Store, models: list[CachedModel]) -> Critic:

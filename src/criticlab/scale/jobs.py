@@ -21,15 +21,14 @@ from criticlab.critics.base import Critic
 from criticlab.errors import ConfigError
 from criticlab.evaluate import (
     RUN,
+    Collector,
     EvalConfig,
     EvalProgress,
     EvalRun,
-    _count,
     prepare_run,
 )
 from criticlab.jobs import write_json, write_jsonl
 from criticlab.label.mc import MCConfig, _load, label_example, summarize
-from criticlab.metrics import compute_metrics
 from criticlab.models.base import LanguageModel
 from criticlab.scale.ray import RayStats, map_ray
 from criticlab.scale.worker import Work
@@ -147,43 +146,23 @@ def evaluate_ray(
 async def _evaluate(config: EvalConfig, examples: list[Example], store: Store,
                     progress: Callable[[EvalProgress], None] | None, address: str | None,
                     workers: int, gpus: float) -> EvalRun:
-    started = time.monotonic()
-    state = EvalProgress(total=len(examples))
-    by_id = {ex.problem.id: ex for ex in examples}
-    results: dict[str, Result] = {}
-
-    def on_result(key: str, row: dict[str, Any] | None, error: str | None,
-                  resumed: bool) -> None:
-        r = Result.from_dict(row) if row is not None else Result(by_id[key], None, error)
-        results[key] = r
-        state.done += 1
-        state.resumed += resumed
-        _count(state, r)
-        if progress and not resumed:
-            progress(state)
-
+    collect = Collector(config, examples, progress)
     stats = RayStats()
     complete = False
     try:
         done, _ = await map_ray(
             store, RUN, [(ex.problem.id, ex) for ex in examples], CritiqueSpec(config),
-            address=address, workers=workers, on_result=on_result,
+            address=address, workers=workers, on_result=collect.on_result,
             inflight=config.concurrency, num_gpus=gpus, stats=stats)
         complete = len(done) == len(examples)
     finally:
-        ordered = [results[ex.problem.id] for ex in examples if ex.problem.id in results]
-        metrics = compute_metrics(ordered)
-        metrics.update({
-            "benchmark": config.benchmark, "critic": config.critic, "model": config.model,
-            "complete": complete, "elapsed_s": time.monotonic() - started,
+        run = collect.finish(complete, {
             "executor": "ray", "workers": workers,
             "this_run": {"engine_calls": stats.engine_calls, "store_hits": stats.store_hits,
-                         "resumed_items": state.resumed, "worker_restarts": stats.restarts,
-                         "resent_items": stats.resent},
+                         "resumed_items": collect.state.resumed,
+                         "worker_restarts": stats.restarts, "resent_items": stats.resent},
         })
-        write_jsonl(config.out / "results.jsonl", (r.to_dict() for r in ordered))
-        write_json(config.out / "metrics.json", metrics)
-    return EvalRun(config, ordered, metrics)
+    return run
 
 
 # -- label mc --------------------------------------------------------------------------------
