@@ -65,6 +65,16 @@ def test_eval_user_errors(args, needle, tmp_path):
     assert len(p.stderr.strip().splitlines()) == 1
 
 
+def test_eval_of_problems_without_solutions_names_the_first(tmp_path):
+    data = tmp_path / "p.jsonl"
+    data.write_text(json.dumps({"id": "q7", "problem": "2 * 3?", "reference_answer": 6}) + "\n")
+    p = run("eval", str(data), "--critic", "arithmetic", "--out", str(tmp_path / "o"),
+            tmp_path=tmp_path)
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.strip() == (f"error: {data}: steps: q7 has no solution to critique "
+                                "(give 'steps' or 'solution')")
+
+
 def test_a_bad_critic_name_leaves_no_run_behind(tmp_path):
     p = run("eval", "processbench:gsm8k", "--critic", "oracle", "--out", str(tmp_path / "o"),
             tmp_path=tmp_path)

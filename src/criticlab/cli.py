@@ -266,8 +266,12 @@ def select_cmd(
     concurrency: ConcurrencyOpt = 4,
     threads: ThreadsOpt = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Run directory.")] = None,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    workers: WorkersOpt = 2,
 ) -> None:
     """Sample N solutions per problem and choose one: accuracy next to majority and pass@N."""
+    check_executor(executor)
     from criticlab.infer.jobs import EngineSpec, SelectConfig, run_select
 
     engines = EngineSpec(model=model, actor=actor, base_url=base_url, threads=threads,
@@ -277,7 +281,12 @@ def select_cmd(
                           critic=critic, aggregate=aggregate, k=k, limit=limit, engines=engines)
     bar, tick = job_progress()
     with bar:
-        metrics = run_select(config, tick)
+        if executor == "ray":
+            from criticlab.scale import select_ray
+
+            metrics = select_ray(config, tick, address=address, workers=workers)
+        else:
+            metrics = run_select(config, tick)
     print_metrics(f"select {data} · {method} · n={n}", metrics)
     err.print(f"results in {config.out}/")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from criticlab.critics.base import Critic
-from criticlab.errors import ConfigError
+from criticlab.errors import ConfigError, InputError
 from criticlab.jobs import map_resumable, write_json, write_jsonl
 from criticlab.metrics import compute_metrics, prediction
 from criticlab.store import CachedModel, Store
@@ -140,6 +140,10 @@ def prepare_run(config: EvalConfig, examples: Sequence[Example] | None) -> list[
     elif config.limit is not None:
         examples = list(examples)[: config.limit]
     ids = [ex.problem.id for ex in examples]
+    bare = next((ex.problem.id for ex in examples if ex.solution is None), None)
+    if bare is not None:
+        raise InputError(f"{bare} has no solution to critique (give 'steps' or 'solution')",
+                         path=config.benchmark, field="steps")
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise ConfigError(f"{config.benchmark}: the item id {dup!r} occurs more than once")

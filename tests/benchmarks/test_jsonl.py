@@ -32,6 +32,16 @@ def test_jsonl_good_and_bad_records(tmp_path):
     assert out[4].problem.id == "r.jsonl:5"
 
 
+def test_a_bare_problem_has_no_solution_but_a_labelled_one_needs_steps(tmp_path):
+    lines = [json.dumps({"id": "q", "problem": "2 * 3?", "reference_answer": 6}),
+             json.dumps({"id": "r", "problem": "2 * 3?", "label": -1})]
+    bare, labelled = read_examples(write(tmp_path, "p.jsonl", "\n".join(lines).encode()))
+    assert bare.solution is None and bare.gold is None
+    assert bare.problem.reference_answer == "6"
+    assert isinstance(labelled, InputError)
+    assert str(labelled).endswith(":2: steps: missing: give 'steps' (a list) or 'solution' (text)")
+
+
 def test_json_array_reports_line_of_each_record(tmp_path):
     text = '[\n  {"problem": "q", "steps": ["a"]},\n  {"problem": 5, "steps": ["a"]}\n]'
     path = write(tmp_path, "r.json", text.encode())

@@ -15,8 +15,10 @@ import pytest
 ray = pytest.importorskip("ray", reason="ray is not installed: pip install 'criticlab[ray]'")
 
 from criticlab.evaluate import EvalConfig, EvalRun, evaluate  # noqa: E402
+from criticlab.infer.jobs import SelectConfig, run_select  # noqa: E402
+from criticlab.jobs import EngineSpec  # noqa: E402
 from criticlab.label.mc import MCConfig, label_mc  # noqa: E402
-from criticlab.scale import RayStats, evaluate_ray, label_mc_ray, map_ray  # noqa: E402
+from criticlab.scale import RayStats, evaluate_ray, label_mc_ray, map_ray, select_ray  # noqa: E402
 from criticlab.store import Store  # noqa: E402
 from criticlab.types import Example, Problem, Solution  # noqa: E402
 from tests.scale import specs  # noqa: E402
@@ -154,3 +156,36 @@ def test_label_mc_through_ray_equals_one_process(cluster: Any, tmp_path: Path,
     again = label_mc_ray(config("local"), workers=2)
     assert again["this_run"]["engine_calls"] == 0 and again["complete"]
     assert rows("local") == rows("ray")
+
+
+@pytest.mark.slow
+def test_select_through_ray_equals_one_process(cluster: Any, tmp_path: Path,
+                                              embedded_path: Path) -> None:
+    recs = [{"id": f"q{i}", "problem": f"Sam has {i + 2} boxes of 3 pens. How many pens?",
+             "reference_answer": str(3 * (i + 2))} for i in range(2)]
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in recs))
+
+    def config(out: str) -> SelectConfig:
+        return SelectConfig(str(data), tmp_path / out, n=2, method="filtered",
+                            critic="arithmetic",
+                            engines=EngineSpec(max_tokens=24, concurrency=1))
+
+    local = run_select(config("local"))
+    ticks: list[tuple[int, int]] = []
+    remote = select_ray(config("ray"), lambda i, n: ticks.append((i, n)), workers=2)
+    assert remote["complete"] and remote["n"] == 2 and remote["errors"] == 0
+    assert remote["executor"] == "ray" and ticks[-1] == (2, 2)
+    # one sampling call (n=2, seeded) per problem, in either executor
+    assert remote["this_run"]["engine_calls"] == local["this_run"]["engine_calls"] == 2
+    for key in ("accuracy", "majority_accuracy", "pass@2", "fallbacks", "usage"):
+        assert remote[key] == local[key], key
+
+    def rows(out: str) -> list[Any]:
+        return [json.loads(x)
+                for x in (tmp_path / out / "selections.jsonl").read_text().splitlines()]
+
+    assert rows("ray") == rows("local") and [r["problem"]["id"] for r in rows("ray")] == ["q0", "q1"]
+    assert counts(tmp_path / "ray" / "store.sqlite") == counts(tmp_path / "local" / "store.sqlite")
+    again = select_ray(config("ray"), workers=2)  # resumed: nothing recomputed
+    assert again["this_run"]["engine_calls"] == 0 and rows("ray") == rows("local")

@@ -4,7 +4,9 @@ stdin (``-``).
 A record: ``problem`` (or ``question``), and either ``steps`` (a list of strings) or
 ``solution`` (free text, split by :func:`criticlab.steps.split_steps`); optional ``id``,
 ``reference_answer``, ``final_answer``, and gold labels ``label`` (the 0-based first wrong
-step, -1 when all are correct, as in ProcessBench) and ``final_answer_correct``.
+step, -1 when all are correct, as in ProcessBench) and ``final_answer_correct``. A record
+with neither ``steps`` nor ``solution`` nor a label is a bare problem (``Example.solution``
+is ``None``), for jobs that write the solutions (``refine --draft solve``, ``select``).
 
 Reading never stops at a bad record: each record comes back as an ``Example`` or as an
 ``InputError`` naming the file, line and field, so the good records can still be used.
@@ -130,7 +132,9 @@ def to_example(rec: Any, *, default_id: str) -> Example:
         raise InputError("missing (each record needs the problem text)", field="problem")
     if not isinstance(question, str) or not question.strip():
         raise InputError("must be a non-empty string", field="problem")
-    steps = _steps(rec)
+    labelled = any(k in rec for k in ("label", "final_answer", "final_answer_correct"))
+    # a bare problem (to solve, refine or select) needs no solution; a labelled one does
+    steps = _steps(rec) if labelled or "steps" in rec or "solution" in rec else None
     ref = rec.get("reference_answer")
     if ref is not None and not isinstance(ref, str | int | float):
         raise InputError("must be a string or a number", field="reference_answer")
@@ -142,6 +146,8 @@ def to_example(rec: Any, *, default_id: str) -> Example:
         raise InputError("must be a list of paths or URLs", field="images")
     problem = Problem(str(rid), question, None if ref is None else str(ref),
                       {k: v for k, v in rec.items() if k in METADATA_FIELDS}, tuple(images))
+    if steps is None:
+        return Example(problem)
     final = rec.get("final_answer")
     solution = Solution(steps, None if final is None else str(final))
     return Example(problem, solution, _gold(rec, len(steps)))

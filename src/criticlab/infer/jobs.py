@@ -7,7 +7,7 @@ never shown to the actor or the critic.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,7 +77,7 @@ class SelectConfig:
             raise ConfigError(f"--method {self.method} needs a --critic")
 
 
-def _load(data: str, limit: int | None) -> list[Example]:
+def load_problems(data: str, limit: int | None) -> list[Example]:
     from criticlab.benchmarks import load_benchmark
 
     examples = load_benchmark(data, limit=limit)
@@ -121,7 +121,7 @@ def run_refine(config: RefineConfig, progress: Callable[[int, int], None] | None
                ) -> dict[str, Any]:
     """Refine every problem's draft; writes ``trajectories.jsonl`` and ``metrics.json``
     (accuracy per round, transitions draft→final with CL/CS, cost per solved problem)."""
-    examples = _load(config.data, config.limit)
+    examples = load_problems(config.data, config.limit)
     use_given = config.draft == "given" or (
         config.draft == "auto" and all(ex.solution is not None for ex in examples))
     if config.draft == "given" and any(ex.solution is None for ex in examples):
@@ -160,51 +160,67 @@ def run_refine(config: RefineConfig, progress: Callable[[int, int], None] | None
     return in_run_dir(config.out, asdict(config), main)
 
 
+def select_work(config: SelectConfig, engines: Engines
+                ) -> Callable[[Example], Awaitable[dict[str, Any]]]:
+    """The per-problem work of a select job: sample ``n`` solutions with the actor and
+    choose one by ``config.method``; the row it returns is what ``selections.jsonl`` holds."""
+    critic = engines.critic(config.critic) if config.critic else None
+    sample_cfg = GenerateConfig(n=config.n, temperature=config.temperature, top_p=0.95,
+                                max_tokens=config.engines.max_tokens)
+
+    async def work(ex: Example) -> dict[str, Any]:
+        sols = await solve(engines.actor(), ex.problem, sample_cfg)
+        solutions = [s for s, _ in sols]
+        chosen = await select(ex.problem, solutions, config.method, critic,
+                              aggregate=config.aggregate, k=config.k)
+        usage = sum((u for _, u in sols), Usage())
+        return {"problem": ex.problem.to_dict(),
+                "solutions": [s.to_dict() for s in solutions],
+                "answer": chosen.answer, "votes": chosen.votes, "fallback": chosen.fallback,
+                "majority": majority_vote(solutions).answer, "usage": usage.to_dict()}
+
+    return work
+
+
+def finish_select(config: SelectConfig, examples: Sequence[Example],
+                  done: Mapping[str, dict[str, Any]], errors: Mapping[str, str]
+                  ) -> dict[str, Any]:
+    """Write ``selections.jsonl`` (in the data's order) and return the job's metrics: the
+    method's accuracy next to plain majority voting and pass@n (an oracle bound: some
+    sample is right)."""
+    rows = [done[ex.problem.id] for ex in examples if ex.problem.id in done]
+    n = len(rows) or 1
+    ref = [r["problem"]["reference_answer"] for r in rows]
+    right = [same_answer(r["answer"], a) for r, a in zip(rows, ref, strict=True)]
+    maj = [same_answer(r["majority"], a) for r, a in zip(rows, ref, strict=True)]
+    any_right = [any(is_right(Problem.from_dict(r["problem"]), Solution.from_dict(s))
+                     for s in r["solutions"]) for r in rows]
+    usage = sum((Usage.from_dict(r["usage"]) for r in rows), Usage())
+    write_jsonl(config.out / "selections.jsonl", rows)
+    return {"n": len(rows), "method": config.method, "samples": config.n,
+            "accuracy": 100 * sum(right) / n, "majority_accuracy": 100 * sum(maj) / n,
+            f"pass@{config.n}": 100 * sum(any_right) / n,
+            "fallbacks": sum(1 for r in rows if r["fallback"]),
+            "errors": len(errors), "complete": len(done) == len(examples),
+            "usage": usage.to_dict()}
+
+
 def run_select(config: SelectConfig, progress: Callable[[int, int], None] | None = None
                ) -> dict[str, Any]:
     """Sample ``n`` solutions per problem with the actor and choose one by ``method``;
-    ``metrics.json`` has the method's accuracy next to plain majority voting and pass@n (an
-    oracle bound: some sample is right)."""
-    examples = _load(config.data, config.limit)
+    writes ``selections.jsonl`` and ``metrics.json`` (see :func:`finish_select`)."""
+    examples = load_problems(config.data, config.limit)
 
     async def main(store: Store) -> dict[str, Any]:
         engines = Engines(config.engines, store)
-        critic = engines.critic(config.critic) if config.critic else None
-        sample_cfg = GenerateConfig(n=config.n, temperature=config.temperature, top_p=0.95,
-                                    max_tokens=config.engines.max_tokens)
-
-        async def work(ex: Example) -> dict[str, Any]:
-            sols = await solve(engines.actor(), ex.problem, sample_cfg)
-            solutions = [s for s, _ in sols]
-            chosen = await select(ex.problem, solutions, config.method, critic,
-                                  aggregate=config.aggregate, k=config.k)
-            usage = sum((u for _, u in sols), Usage())
-            return {"problem": ex.problem.to_dict(),
-                    "solutions": [s.to_dict() for s in solutions],
-                    "answer": chosen.answer, "votes": chosen.votes, "fallback": chosen.fallback,
-                    "majority": majority_vote(solutions).answer, "usage": usage.to_dict()}
-
+        work = select_work(config, engines)
         try:
             done, errors = await run_items(store, "select", examples, work, config.engines,
                                            progress)
         finally:
             await engines.aclose()
-        rows = [done[ex.problem.id] for ex in examples if ex.problem.id in done]
-        n = len(rows) or 1
-        ref = [r["problem"]["reference_answer"] for r in rows]
-        right = [same_answer(r["answer"], a) for r, a in zip(rows, ref, strict=True)]
-        maj = [same_answer(r["majority"], a) for r, a in zip(rows, ref, strict=True)]
-        any_right = [any(is_right(Problem.from_dict(r["problem"]), Solution.from_dict(s))
-                         for s in r["solutions"]) for r in rows]
-        usage = sum((Usage.from_dict(r["usage"]) for r in rows), Usage())
-        write_jsonl(config.out / "selections.jsonl", rows)
-        return {"n": len(rows), "method": config.method, "samples": config.n,
-                "accuracy": 100 * sum(right) / n, "majority_accuracy": 100 * sum(maj) / n,
-                f"pass@{config.n}": 100 * sum(any_right) / n,
-                "fallbacks": sum(1 for r in rows if r["fallback"]),
-                "errors": len(errors), "complete": len(done) == len(examples),
-                "usage": usage.to_dict(), "this_run": engines.stats()}
+        metrics = finish_select(config, examples, done, errors)
+        metrics["this_run"] = engines.stats()
+        return metrics
 
     return in_run_dir(config.out, asdict(config), main)
-
-

@@ -1,5 +1,6 @@
-"""``evaluate`` and ``label_mc`` on Ray: the same run directory, files and metrics as the
-local runners (:func:`criticlab.evaluate.evaluate`, :func:`criticlab.label.mc.label_mc`),
+"""``evaluate``, ``label_mc`` and ``select`` on Ray: the same run directory, files and metrics as
+the local runners (:func:`criticlab.evaluate.evaluate`, :func:`criticlab.label.mc.label_mc`,
+:func:`criticlab.infer.jobs.run_select`),
 with the items spread over Ray workers by :func:`criticlab.scale.ray.map_ray`.
 
 A run may switch executors between a crash and its resumption: both read back the same
@@ -27,10 +28,11 @@ from criticlab.evaluate import (
     EvalRun,
     prepare_run,
 )
-from criticlab.jobs import write_json, write_jsonl
+from criticlab.infer.jobs import SelectConfig, finish_select, load_problems, select_work
+from criticlab.jobs import Engines, in_run_dir, write_json, write_jsonl
 from criticlab.label.mc import MCConfig, _load, label_example, summarize
 from criticlab.models.base import LanguageModel
-from criticlab.scale.ray import RayStats, map_ray
+from criticlab.scale.ray import OnResult, RayStats, map_ray
 from criticlab.scale.worker import Work
 from criticlab.store import CachedModel, Store
 from criticlab.types import Example, Result
@@ -215,26 +217,79 @@ async def _label(config: MCConfig, examples: Sequence[Example], store: Store,
                  progress: Callable[[int, int], None] | None, address: str | None,
                  workers: int, gpus: float) -> dict[str, Any]:
     name = model_name(config.actor)
-    count = [0]
-
-    def tick(key: str, row: object, error: str | None, resumed: bool) -> None:
-        count[0] += 1
-        if progress:
-            progress(count[0], len(examples))
-
     stats = RayStats()
     done, errors = await map_ray(
         store, config.run_name(name), [(ex.problem.id, ex) for ex in examples],
-        RolloutSpec(config), address=address, workers=workers, on_result=tick,
+        RolloutSpec(config), address=address, workers=workers,
+        on_result=_ticker(progress, len(examples)),
         inflight=config.concurrency, num_gpus=gpus, stats=stats)
     rows = [done[ex.problem.id] for ex in examples if ex.problem.id in done]
     write_jsonl(config.out / "labels.jsonl", rows)
     metrics = summarize(rows)
     metrics.update({"method": config.method, "actor": name, "rollouts": config.rollouts,
                     "errors": len(errors), "complete": len(done) == len(examples),
-                    "executor": "ray", "workers": workers,
-                    "this_run": {"engine_calls": stats.engine_calls,
-                                 "store_hits": stats.store_hits,
-                                 "worker_restarts": stats.restarts,
-                                 "resent_items": stats.resent}})
+                    "executor": "ray", "workers": workers, "this_run": _this_run(stats)})
     return metrics
+
+
+# -- select ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SelectSpec:
+    """Builds, inside a worker, the actor and the critic that ``config`` names, over the
+    worker's store, and runs the select job's work on one problem."""
+
+    config: SelectConfig
+
+    def __call__(self, store: Store) -> Work:
+        engines = Engines(self.config.engines, store, make_model)
+        return Work(select_work(self.config, engines), engines.built.values())
+
+
+def select_ray(
+    config: SelectConfig,
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    address: str | None = None,
+    workers: int = 2,
+    gpus_per_worker: float | None = None,
+) -> dict[str, Any]:
+    """:func:`criticlab.infer.jobs.run_select` with the problems shared out to ``workers`` Ray
+    workers (``config.engines.concurrency`` problems in flight each). Same files and metrics;
+    resumable across executors."""
+    from criticlab.registry import check_names
+
+    e = config.engines
+    for spec in {e.model, e.actor or e.model}:
+        check_model(spec)
+    if config.critic:
+        check_names(config.critic, "embedded" if e.model.startswith(VLLM_PREFIX) else e.model)
+    examples = load_problems(config.data, config.limit)
+    gpus = gpus_for(e.actor or e.model, gpus_per_worker)
+
+    async def main(store: Store) -> dict[str, Any]:
+        stats = RayStats()
+        done, errors = await map_ray(
+            store, "select", [(ex.problem.id, ex) for ex in examples], SelectSpec(config),
+            address=address, workers=workers, on_result=_ticker(progress, len(examples)),
+            inflight=e.concurrency, num_gpus=gpus, stats=stats)
+        metrics = finish_select(config, examples, done, errors)
+        metrics.update({"executor": "ray", "workers": workers, "this_run": _this_run(stats)})
+        return metrics
+
+    return in_run_dir(config.out, asdict(config), main)
+
+
+def _ticker(progress: Callable[[int, int], None] | None, total: int) -> OnResult:
+    count = [0]
+
+    def tick(key: str, row: object, error: str | None, resumed: bool) -> None:
+        count[0] += 1
+        if progress:
+            progress(count[0], total)
+
+    return tick
+
+
+def _this_run(stats: RayStats) -> dict[str, int]:
+    return {"engine_calls": stats.engine_calls, "store_hits": stats.store_hits,
+            "worker_restarts": stats.restarts, "resent_items": stats.resent}

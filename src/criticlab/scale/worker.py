@@ -28,7 +28,7 @@ import sqlite3
 import threading
 import urllib.parse
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -119,7 +119,8 @@ class Work:
     statistics and for closing them)."""
 
     run: Callable[[Any], Awaitable[dict[str, Any]]]
-    models: list[CachedModel] = field(default_factory=list)
+    models: Collection[CachedModel] = field(default_factory=list)
+    """Read at every item for the statistics: may be a live view (models built lazily)."""
 
 
 WorkSpec = Callable[[Store], Work]
