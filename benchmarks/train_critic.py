@@ -2,23 +2,27 @@
 
 1. Data: ``criticlab.label.inject`` on the first ``--train-problems`` GSM8K train problems
    (../shared/data/gsm8k/train.jsonl): each reference solution untouched (label -1) plus
-   ``--per-problem`` copies with one injected error (label = the injected step).
+   ``--train-per-problem`` copies with one injected error (label = the injected step; the
+   default 1 gives as many correct rows as wrong ones, so "always a step" is not a shortcut).
 2. Rows: ``rows_for("sft", ...)``, i.e. the ProcessBench prompt and, as the answer, the
    reference critique stating the gold label (no teacher critiques).
 3. Training: ``train_sft`` of a LoRA adapter on the embedded SmolLM2-135M for ``--steps``
    optimizer steps of ``--batch-size`` rows (the fixed budget; its wall time is printed).
 4. Evaluation: ``criticlab.evaluate`` with the ``processbench`` critic on records injected
-   the same way into the first ``--test-problems`` GSM8K *test* problems, once with the base
+   the same way (``--per-problem`` errors each) into the first ``--test-problems`` GSM8K *test*
+   problems, once with the base
    (``hf:embedded``) and once with the trained adapter (``hf:OUT``), both through the same
    transformers engine, greedy, ``--max-tokens`` per critique. ProcessBench's acc_err,
    acc_cor and F1 side by side, with the parse-failure rate and what was predicted.
 
     python benchmarks/train_critic.py [--train-problems 40] [--steps 16] [--lr 5e-4]
-        [--batch-size 2] [--test-problems 5] [--max-tokens 40] [--threads 1] [--out DIR]
+        [--batch-size 2] [--test-problems 15] [--max-tokens 96] [--threads 1] [--out DIR]
 
-Defaults take about 10 minutes on 2 busy CPU cores (an SFT step of 2 GSM8K-length rows took
-17-26 s there with 1 thread; a 40-token critique about 5 s): 16 steps is a budget for
-checking the plumbing, not for a good critic. Figures are printed, not asserted. The
+Defaults take about 15 minutes on 2 busy CPU cores (an SFT step of 2 GSM8K-length rows took
+8-26 s there with 1 thread; the base writes up to ``--max-tokens`` per critique at ~20
+tokens/s, the trained critic stops after ~20): 16 steps is a budget for checking the
+plumbing, not for a good critic. Both models get the same token budget, large enough for the
+base to reach its verdict when it writes one. Figures are printed, not asserted. The
 test items are 1/3 correct solutions and 2/3 with an error; a critic that always answers -1
 gets acc_cor 100, acc_err 0 and F1 0.
 """
@@ -83,13 +87,15 @@ def uniform_guess(examples: list[Any]) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--train-problems", type=int, default=40)
-    ap.add_argument("--test-problems", type=int, default=5)
-    ap.add_argument("--per-problem", type=int, default=2)
+    ap.add_argument("--test-problems", type=int, default=15)
+    ap.add_argument("--per-problem", type=int, default=2, help="injected errors per test problem")
+    ap.add_argument("--train-per-problem", type=int, default=1,
+                    help="injected errors per train problem")
     ap.add_argument("--steps", type=int, default=16)
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--batch-size", type=int, default=2)
     ap.add_argument("--max-length", type=int, default=768)
-    ap.add_argument("--max-tokens", type=int, default=40)
+    ap.add_argument("--max-tokens", type=int, default=96)
     ap.add_argument("--threads", type=int, default=None,
                     help="torch CPU threads (default: CRITICLAB_THREADS, else 1)")
     ap.add_argument("--out", type=Path, default=None, help="keep everything in this folder")
@@ -107,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = args.out or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        train = inject_records("train", args.train_problems, args.per_problem,
+        train = inject_records("train", args.train_problems, args.train_per_problem,
                                work / "train_injected.jsonl")
         test_file = work / "test_injected.jsonl"
         test = inject_records("test", args.test_problems, args.per_problem, test_file)
@@ -120,7 +126,15 @@ def main(argv: list[str] | None = None) -> int:
                                  max_steps=args.steps, learning_rate=args.lr,
                                  batch_size=args.batch_size, max_length=args.max_length,
                                  threads=args.threads)
-        result = train_sft(config)
+        began = time.monotonic()
+
+        def report(step: int, steps: int, loss: float | None) -> None:
+            if step % 10 == 0 or step == steps:
+                shown = "?" if loss is None else f"{loss:.3f}"
+                print(f"  step {step}/{steps}: loss {shown} "
+                      f"({(time.monotonic() - began) / 60:.1f} min)", flush=True)
+
+        result = train_sft(config, progress=report)
         per_step = sorted(result.step_seconds)
         print(f"\nSFT (LoRA r={config.lora_r}, lr {config.learning_rate}): {result.steps} steps "
               f"x {config.batch_size} rows = {result.steps * config.batch_size} rows seen "
@@ -148,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'eval minutes':<22}{b['seconds'] / 60:>12.1f}{t['seconds'] / 60:>12.1f}")
         print(f"\nfirst base critique:    {json.dumps(b['sample'][:160])}")
         print(f"first trained critique: {json.dumps(t['sample'][:160])}")
-        print(f"\nF1 {b['f1']:.1f} -> {t['f1']:.1f} after {result.steps} SFT steps")
+        print(f"\nF1 {b['f1']:.1f} -> {t['f1']:.1f} ({t['f1'] - b['f1']:+.1f}) after "
+              f"{result.steps} SFT steps ({result.seconds / 60:.1f} min); uniform guess "
+              f"{g['f1']:.1f}")
     return 0
 
 
