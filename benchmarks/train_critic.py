@@ -67,7 +67,10 @@ def evaluate_model(model: str, test_file: Path, out: Path, max_tokens: int) -> d
         for p in (prediction(r) for r in run.results))
     pb = processbench(run.results)
     sample = next((r.critique.raw for r in run.results if r.critique is not None), "")
-    return {"acc_err": pb["acc_err"], "acc_cor": pb["acc_cor"], "f1": pb["f1"],
+    j = run.metrics["judgment"]
+    flags = {"flags_wrong": 100 * j["tp"] / max(1, j["tp"] + j["fn"]),
+             "flags_right": 100 * j["fp"] / max(1, j["fp"] + j["tn"])}
+    return {**flags, "acc_err": pb["acc_err"], "acc_cor": pb["acc_cor"], "f1": pb["f1"],
             "parse_failure_rate": run.metrics["parse_failure_rate"], "n": pb["n"],
             "predicted": dict(preds), "seconds": time.monotonic() - started,
             "sample": sample}
@@ -154,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'':<22}{'base':>12}{'trained':>12}{'uniform guess':>16}")
         for key, label in (("acc_err", "acc_err %"), ("acc_cor", "acc_cor %"), ("f1", "F1")):
             print(f"{label:<22}{b[key]:>12.1f}{t[key]:>12.1f}{g[key]:>16.1f}")
+        # judgement, apart from the index: a critic that tells nothing flags both alike
+        for key, label in (("flags_wrong", "flags wrong sol. %"),
+                           ("flags_right", "flags right sol. %")):
+            print(f"{label:<22}{b[key]:>12.1f}{t[key]:>12.1f}")
         key = "parse_failure_rate"
         print(f"{'parse failures':<22}{b[key]:>12.2f}{t[key]:>12.2f}")
         for key in ("unparsed", "-1", "a step"):
