@@ -6,17 +6,20 @@
    default 1 gives as many correct rows as wrong ones, so "always a step" is not a shortcut).
 2. Rows: ``rows_for("sft", ...)``, i.e. the ProcessBench prompt and, as the answer, the
    reference critique stating the gold label (no teacher critiques).
-3. Training: ``train_sft`` of a LoRA adapter on the embedded SmolLM2-135M for ``--steps``
-   optimizer steps of ``--batch-size`` rows (the fixed budget; its wall time is printed).
+3. Training: ``train_sft`` of a LoRA adapter on the embedded SmolLM2-135M (or ``--model``)
+   for ``--steps`` optimizer steps of ``--batch-size`` rows (the fixed budget; its wall time
+   is printed).
 4. Evaluation: ``criticlab.evaluate`` with the ``processbench`` critic on records injected
-   the same way (``--per-problem`` errors each) into the first ``--test-problems`` GSM8K *test*
-   problems, once with the base
-   (``hf:embedded``) and once with the trained adapter (``hf:OUT``), both through the same
-   transformers engine, greedy, ``--max-tokens`` per critique. ProcessBench's acc_err,
-   acc_cor and F1 side by side, with the parse-failure rate and what was predicted.
+   the same way (``--per-problem`` errors each) into the first ``--test-problems`` GSM8K
+   *test* problems, once with the base (``hf:embedded``, or ``hf:MODEL``) and once with the
+   trained adapter (``hf:OUT``), both through the same transformers engine, greedy,
+   ``--max-tokens`` per critique. ProcessBench's acc_err, acc_cor and F1 side by side, with
+   how often each flags wrong and right solutions, the parse-failure rate and what was
+   predicted.
 
     python benchmarks/train_critic.py [--train-problems 40] [--steps 16] [--lr 5e-4]
-        [--batch-size 2] [--test-problems 15] [--max-tokens 96] [--threads 1] [--out DIR]
+        [--batch-size 2] [--test-problems 15] [--max-tokens 96] [--threads 1] [--model M]
+        [--out DIR]
 
 Defaults take about 15 minutes on 2 busy CPU cores (an SFT step of 2 GSM8K-length rows took
 8-26 s there with 1 thread; the base writes up to ``--max-tokens`` per critique at ~20
@@ -94,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-problem", type=int, default=2, help="injected errors per test problem")
     ap.add_argument("--train-per-problem", type=int, default=1,
                     help="injected errors per train problem")
+    ap.add_argument("--model", default="embedded",
+                    help="base model: embedded, a local checkpoint directory or a hub id")
     ap.add_argument("--steps", type=int, default=16)
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--batch-size", type=int, default=2)
@@ -125,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(rows)} SFT rows; example answer: "
               f"{json.dumps(rows[1]['messages'][-1]['content'])}")
 
-        config = CriticSFTConfig(data=data, out=work / "critic", model="embedded",
+        config = CriticSFTConfig(data=data, out=work / "critic", model=args.model,
                                  max_steps=args.steps, learning_rate=args.lr,
                                  batch_size=args.batch_size, max_length=args.max_length,
                                  threads=args.threads)
@@ -147,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
               f"(mean of last 5: {sum(result.losses[-5:]) / len(result.losses[-5:]):.3f})")
 
         figures = {}
-        for name, spec in (("base", "hf:embedded"), ("trained", f"hf:{config.out}")):
+        for name, spec in (("base", f"hf:{args.model}"), ("trained", f"hf:{config.out}")):
             figures[name] = evaluate_model(spec, test_file, work / f"eval_{name}",
                                            args.max_tokens)
         b, t, g = figures["base"], figures["trained"], uniform_guess(test)
