@@ -144,8 +144,11 @@ def test_ctrl_c_writes_what_finished_and_says_how_to_resume(tmp_path, embedded_p
     n = 24  # enough work left after the second result, however busy the machine
     data = _records(tmp_path / "d.json", n)
     out = tmp_path / "run"
+    # A shell starts background jobs with SIGINT ignored and children inherit that (a
+    # `make test &` would make criticlab rightly ignore Ctrl-C): give the child the default.
     proc = subprocess.Popen(_eval(data, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "COLUMNS": "200"})
+                            text=True, env={**os.environ, "COLUMNS": "200"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     db = out / "store.sqlite"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
