@@ -218,8 +218,13 @@ def eval_cmd(
 def refine(
     data: Annotated[str, typer.Argument(help="Problems with reference answers (gsm8k, a file).")],
     critic: CriticOpt = "arithmetic",
-    strategy: Annotated[str, typer.Option(help="global | local | best | repair.")] = "global",
+    strategy: Annotated[str, typer.Option(
+        help="global | local | best | repair, or a tree search: mctsr | mcnest.")] = "global",
     rounds: Annotated[int, typer.Option(help="Refinements at most.")] = 2,
+    budget: Annotated[int, typer.Option(
+        help="mctsr/mcnest: model calls per problem (nodes when no model is used).")] = 8,
+    expand: Annotated[str, typer.Option(
+        help="mctsr/mcnest: refine a node by global | local | repair.")] = "global",
     actor: Annotated[str | None, typer.Option(
         help="Model that writes and refines solutions (default: --model).")] = None,
     draft: Annotated[str, typer.Option(
@@ -240,7 +245,7 @@ def refine(
     name = slug(f"refine__{data}__{critic}__{strategy}__{actor or model}")
     config = RefineConfig(data=data, out=out_dir or Path("runs") / name, critic=critic,
                           strategy=strategy, rounds=rounds, limit=limit, draft=draft,
-                          engines=engines)
+                          engines=engines, budget=budget, expand=expand)
     bar, tick = job_progress()
     with bar:
         metrics = run_refine(config, tick)

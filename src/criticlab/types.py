@@ -32,6 +32,15 @@ class Usage:
             self.cached + other.cached,
         )
 
+    def __sub__(self, other: Usage) -> Usage:
+        """What was spent beyond ``other`` (a part of this total)."""
+        return Usage(
+            self.prompt_tokens - other.prompt_tokens,
+            self.completion_tokens - other.completion_tokens,
+            self.calls - other.calls,
+            self.cached - other.cached,
+        )
+
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens

@@ -41,6 +41,19 @@ def test_repair_raises_accuracy_with_no_model(tmp_path):
     assert again["accuracy_by_round"] == m["accuracy_by_round"]
 
 
+def test_mctsr_search_with_repair_expansions_and_no_model(tmp_path):
+    data = tmp_path / "d.json"
+    data.write_text(json.dumps(SLIPPED))
+    m = run_refine(RefineConfig(data=str(data), out=tmp_path / "run", critic="arithmetic",
+                                strategy="mctsr", expand="repair", budget=3))
+    assert m["accuracy_by_round"] == [50.0, 100.0] and m["strategy"] == "mctsr"
+    assert m["this_run"]["engine_calls"] == 0 and m["complete"]
+    rows = [json.loads(x) for x in (tmp_path / "run" / "trajectories.jsonl").read_text().splitlines()]
+    # the slipped draft is beaten by its repair; the right draft stays alone
+    assert [[r["kind"] for r in row["rounds"]] for row in rows] == [["draft", "mctsr"], ["draft"]]
+    assert rows[0]["rounds"][1]["solution"]["final_answer"] == "72"
+
+
 def test_refine_needs_reference_answers(tmp_path):
     data = tmp_path / "d.json"
     data.write_text(json.dumps([{"problem": "q", "steps": ["1 + 1 = 2"]}]))
@@ -51,6 +64,10 @@ def test_refine_needs_reference_answers(tmp_path):
 def test_config_checks():
     with pytest.raises(ConfigError, match="unknown strategy"):
         RefineConfig(data="x", out=ROOT, strategy="magic")
+    with pytest.raises(ConfigError, match="unknown --expand 'best'"):
+        RefineConfig(data="x", out=ROOT, strategy="mctsr", expand="best")
+    with pytest.raises(ConfigError, match="--budget must be at least 0"):
+        RefineConfig(data="x", out=ROOT, strategy="mcnest", budget=-1)
     with pytest.raises(ConfigError, match="needs a --critic"):
         SelectConfig(data="x", out=ROOT, method="filtered")
 
@@ -72,6 +89,14 @@ def test_refine_and_select_end_to_end_on_the_embedded_model(tmp_path, embedded_p
     m = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert m["n"] == 2 and m["complete"] and m["this_run"]["engine_calls"] >= 4
     assert len(m["accuracy_by_round"]) in (1, 2) and m["usage"]["completion_tokens"] > 0
+    t = _cli("refine", str(data), "--critic", "stepwise", "--strategy", "mctsr", "--budget", "3",
+             "--draft", "solve", "--max-tokens", "48", "--out", str(tmp_path / "t"),
+             tmp_path=tmp_path)
+    assert t.returncode == 0, t.stderr
+    tm = json.loads((tmp_path / "t" / "metrics.json").read_text())
+    assert tm["n"] == 2 and tm["complete"] and tm["strategy"] == "mctsr"
+    # per problem: a draft, its critique, then one expansion (refine + critique) fits in 3
+    assert tm["this_run"]["engine_calls"] == 2 * 4
     s = _cli("select", str(data), "--n", "2", "--method", "filtered", "--critic", "arithmetic",
              "--max-tokens", "48", "--out", str(tmp_path / "s"), tmp_path=tmp_path)
     assert s.returncode == 0, s.stderr

@@ -3,7 +3,7 @@ import pytest
 from criticlab.critics.prompted import PromptedCritic
 from criticlab.errors import ConfigError
 from criticlab.infer.refine import GlobalRefiner
-from criticlab.infer.search import Node, search, uct
+from criticlab.infer.search import Node, search, search_loop, uct
 from criticlab.models.base import GenerateConfig
 from criticlab.types import Critique, Problem, Solution, Usage
 
@@ -77,3 +77,24 @@ async def test_search_on_the_embedded_model(embedded_model):
                      critic=PromptedCritic(embedded_model, "stepwise", config=cfg),
                      refiner=GlobalRefiner(embedded_model, cfg), budget=5)
     assert r.usage.calls <= 5 and r.nodes >= 2
+
+
+async def test_search_loop_keeps_the_draft_and_the_best_with_the_costs_split():
+    t = await search_loop(P, critic=ScoreByAnswer(), refiner=Cycle(["c", "b", "a"]), budget=7,
+                          draft=Solution(("a",)))
+    assert [r.kind for r in t.rounds] == ["draft", "mctsr"]
+    # root a has children c (0.5) and b (0.9); b's child a (0.2) pulls b's Q to 0.375, so by
+    # MCTSr's Q = (min + mean) / 2 the answer is c
+    assert [r.solution.steps for r in t.rounds] == [("a",), ("c",)]
+    assert t.rounds[0].usage == Usage(calls=1)  # the draft's critique
+    # three expansions (refine + critique each) fit in 7 calls after the root's critique
+    assert t.rounds[1].usage == Usage(calls=6) and t.usage == Usage(calls=7)
+
+
+async def test_search_loop_returns_the_draft_alone_when_nothing_beats_it():
+    # refinements that change nothing tie with the draft, which then wins
+    t = await search_loop(P, critic=ScoreByAnswer(), refiner=Cycle(["b"]), budget=5,
+                          draft=Solution(("b",)), policy="uniform")
+    assert [r.kind for r in t.rounds] == ["draft"] and t.final.steps == ("b",)
+    with pytest.raises(ConfigError, match="no solution given and no actor"):
+        await search_loop(P, critic=ScoreByAnswer(), refiner=Cycle(["a"]), budget=3)

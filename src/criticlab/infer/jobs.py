@@ -25,6 +25,7 @@ from criticlab.infer.refine import (
     solve,
 )
 from criticlab.infer.repair import RepairRefiner
+from criticlab.infer.search import search_loop
 from criticlab.infer.select import METHODS, majority_vote, select
 from criticlab.jobs import Engines, EngineSpec, in_run_dir, run_items, write_jsonl
 from criticlab.metrics import closed_loop
@@ -32,7 +33,9 @@ from criticlab.models.base import GenerateConfig
 from criticlab.store import Store
 from criticlab.types import Example, Problem, Solution, Usage
 
-STRATEGIES = ("global", "local", "best", "repair")
+STRATEGIES = ("global", "local", "best", "repair", "mctsr", "mcnest")
+SEARCHES = {"mctsr": "greedy", "mcnest": "uniform"}  # strategy -> search policy
+EXPANSIONS = ("global", "local", "repair")
 
 
 @dataclass(frozen=True)
@@ -45,12 +48,20 @@ class RefineConfig:
     limit: int | None = None
     draft: str = "auto"  # "given" solutions, "solve" with the actor, or "auto": given if any
     engines: EngineSpec = field(default_factory=EngineSpec)
+    budget: int = 8
+    """mctsr/mcnest: model calls per problem for the search (nodes, with no model)."""
+    expand: str = "global"
+    """mctsr/mcnest: how a node is refined into a child (global, local or repair)."""
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"unknown strategy {self.strategy!r}; choose from {STRATEGIES}")
         if self.rounds < 0:
             raise ConfigError("--rounds must be at least 0")
+        if self.budget < 0:
+            raise ConfigError("--budget must be at least 0")
+        if self.expand not in EXPANSIONS:
+            raise ConfigError(f"unknown --expand {self.expand!r}; choose from {EXPANSIONS}")
         if self.draft not in ("auto", "given", "solve"):
             raise ConfigError("--draft must be auto, given or solve")
 
@@ -95,11 +106,12 @@ def is_right(problem: Problem, solution: Solution) -> bool:
 
 def _refiner(config: RefineConfig, engines: Engines, critic: Critic) -> Refiner:
     cfg = GenerateConfig(max_tokens=config.engines.max_tokens)
-    if config.strategy == "repair":
+    how = config.expand if config.strategy in SEARCHES else config.strategy
+    if how == "repair":
         return RepairRefiner()
-    if config.strategy == "global":
+    if how == "global":
         return GlobalRefiner(engines.actor(), cfg)
-    if config.strategy == "local":
+    if how == "local":
         return LocalRefiner(engines.actor(), cfg)
     return BestRefiner(engines.actor(), critic, cfg)
 
@@ -134,10 +146,17 @@ def run_refine(config: RefineConfig, progress: Callable[[int, int], None] | None
         solve_cfg = GenerateConfig(max_tokens=config.engines.max_tokens)
 
         async def work(ex: Example) -> dict[str, Any]:
-            t = await refine_loop(
-                ex.problem, critic=critic, refiner=refiner, rounds=config.rounds,
-                draft=ex.solution if use_given else None,
-                actor=None if use_given else engines.actor(), solve_config=solve_cfg)
+            draft = ex.solution if use_given else None
+            actor = None if use_given else engines.actor()
+            if config.strategy in SEARCHES:
+                t = await search_loop(
+                    ex.problem, critic=critic, refiner=refiner, budget=config.budget,
+                    policy=SEARCHES[config.strategy], draft=draft, actor=actor,
+                    solve_config=solve_cfg)
+            else:
+                t = await refine_loop(
+                    ex.problem, critic=critic, refiner=refiner, rounds=config.rounds,
+                    draft=draft, actor=actor, solve_config=solve_cfg)
             return t.to_dict()
 
         try:

@@ -178,6 +178,18 @@ class BestRefiner:
         return options[best][1], usage
 
 
+async def get_draft(problem: Problem, draft: Solution | None, actor: LanguageModel | None,
+                    solve_config: GenerateConfig | None) -> tuple[Solution, Usage]:
+    """``draft`` when given (at no cost), else one written by ``actor``."""
+    if draft is not None:
+        return draft, Usage()
+    if actor is None:
+        raise ConfigError(f"{problem.id}: no solution given and no actor to write one")
+    ((written, usage),) = await solve(actor, problem, solve_config or GenerateConfig(
+        max_tokens=1024))
+    return written, usage
+
+
 async def refine_loop(
     problem: Problem,
     *,
@@ -193,12 +205,7 @@ async def refine_loop(
     answer; every round is kept."""
     if rounds < 0:
         raise ConfigError("rounds must be at least 0")
-    usage = Usage()
-    if draft is None:
-        if actor is None:
-            raise ConfigError(f"{problem.id}: no solution given and no actor to write one")
-        ((draft, usage),) = await solve(actor, problem, solve_config or GenerateConfig(
-            max_tokens=1024))
+    draft, usage = await get_draft(problem, draft, actor, solve_config)
     crit = await critic.critique(problem, draft)
     history = [Round("draft", draft, crit, usage + crit.usage)]
     for _ in range(rounds):

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from criticlab.critics.base import Critic
 from criticlab.errors import ConfigError
-from criticlab.infer.refine import Refiner, critique_score
+from criticlab.infer.refine import Refiner, Round, Trajectory, critique_score, get_draft
+from criticlab.models.base import GenerateConfig, LanguageModel
 from criticlab.types import Critique, Problem, Solution, Usage
 
 POLICIES = ("greedy", "uniform")
@@ -43,10 +44,14 @@ class Node:
 
 @dataclass(frozen=True)
 class SearchResult:
+    """The best solution found and its critique; ``root_critique`` is the critique of the
+    solution the search started from; ``usage`` covers every call, that critique's too."""
+
     best: Solution
     best_critique: Critique
     nodes: int
     usage: Usage
+    root_critique: Critique | None = None
 
 
 def uct(node: Node, c: float) -> float:
@@ -103,4 +108,33 @@ async def search(
         if used.calls == 0 and len(nodes) > budget:
             break  # a model-free refiner and critic: bound the search by nodes instead
     best = max(nodes, key=lambda n: (n.q, critique_score(n.critique, len(n.solution.steps))))
-    return SearchResult(best.solution, best.critique, len(nodes), used)
+    return SearchResult(best.solution, best.critique, len(nodes), used, crit)
+
+
+async def search_loop(
+    problem: Problem,
+    *,
+    critic: Critic,
+    refiner: Refiner,
+    budget: int,
+    policy: str = "greedy",
+    draft: Solution | None = None,
+    actor: LanguageModel | None = None,
+    solve_config: GenerateConfig | None = None,
+    seed: int = 0,
+) -> Trajectory:
+    """:func:`search` from the draft (``actor`` writes one when none is given), as a
+    :class:`~criticlab.infer.refine.Trajectory` that the refine job's metrics and report
+    read: the draft with its critique, then, unless the draft itself scored best, the best
+    solution found (kind ``mctsr``, or ``mcnest`` for the uniform policy) carrying the
+    search's cost."""
+    root, drafting = await get_draft(problem, draft, actor, solve_config)
+    found = await search(problem, root, critic=critic, refiner=refiner, budget=budget,
+                         policy=policy, seed=seed)
+    assert found.root_critique is not None
+    first = Round("draft", root, found.root_critique, drafting + found.root_critique.usage)
+    if found.best is root:
+        return Trajectory(problem, (first,))
+    rest = found.usage - found.root_critique.usage
+    kind = "mcnest" if policy == "uniform" else "mctsr"
+    return Trajectory(problem, (first, Round(kind, found.best, found.best_critique, rest)))
