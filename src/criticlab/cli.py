@@ -237,7 +237,7 @@ def refine(
     threads: ThreadsOpt = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Run directory.")] = None,
 ) -> None:
-    """Critique and refine until the critic accepts: accuracy per round, transitions, CL/CS."""
+    """Critique and refine until the critic accepts, or search (mctsr): accuracy, CL/CS, cost."""
     from criticlab.infer.jobs import EngineSpec, RefineConfig, run_refine
 
     engines = EngineSpec(model=model, actor=actor, base_url=base_url, threads=threads,
@@ -303,7 +303,7 @@ def report(
         "--out", help="HTML file (default RUN_DIR/report.html, or report.html for several runs).")
     ] = None,
 ) -> None:
-    """One self-contained HTML report (tables, charts, browsable items) for eval runs."""
+    """One self-contained HTML report (tables, charts, items) of eval, refine or select runs."""
     from criticlab.report import write_report
     from criticlab.report.published import PUBLISHED_PROCESSBENCH
 
