@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 from criticlab.critics.prompted import PromptedCritic
@@ -59,6 +61,22 @@ def test_q_and_uct():
     assert uct(child, 1.0) > uct(child, 0.0)
 
 
+def test_backup_follows_mctsr():
+    # Q'(a) = (Q(a) + max over children Q'(c)) / 2, from the new leaf up; N grows on the path
+    root = Node(Solution(("r",)), Critique(), rewards=[0.4])
+    mid = Node(Solution(("m",)), Critique(), parent=root, rewards=[0.6])
+    root.children.append(mid)
+    mid.backup()
+    assert root.q == pytest.approx((0.4 + 0.6) / 2) and root.visits == 2
+    leaf = Node(Solution(("l",)), Critique(), parent=mid, rewards=[1.0, 0.5])
+    mid.children.append(leaf)
+    leaf.backup()
+    assert leaf.q == pytest.approx((0.5 + 0.75) / 2)  # its own (min + mean) / 2
+    assert mid.q == pytest.approx((0.6 + 0.625) / 2) and mid.visits == 2
+    assert root.q == pytest.approx((0.4 + 0.6125) / 2) and root.visits == 3
+    assert uct(mid, 1.0) == pytest.approx(0.6125 + math.sqrt(math.log(4) / (2 + 1e-6)))
+
+
 async def test_uniform_policy_explores_differently_and_is_seeded():
     async def run(policy, seed):
         r = await search(P, Solution(("a",)), critic=ScoreByAnswer(),
@@ -83,9 +101,9 @@ async def test_search_loop_keeps_the_draft_and_the_best_with_the_costs_split():
     t = await search_loop(P, critic=ScoreByAnswer(), refiner=Cycle(["c", "b", "a"]), budget=7,
                           draft=Solution(("a",)))
     assert [r.kind for r in t.rounds] == ["draft", "mctsr"]
-    # root a has children c (0.5) and b (0.9); b's child a (0.2) pulls b's Q to 0.375, so by
-    # MCTSr's Q = (min + mean) / 2 the answer is c
-    assert [r.solution.steps for r in t.rounds] == [("a",), ("c",)]
+    # root a has children c (0.5) and b (0.9); UCT expands b into a (0.2), so
+    # Q'(b) = (0.9 + 0.2) / 2 = 0.55 still beats c's 0.5 and the root's (0.2 + 0.55) / 2
+    assert [r.solution.steps for r in t.rounds] == [("a",), ("b",)]
     assert t.rounds[0].usage == Usage(calls=1)  # the draft's critique
     # three expansions (refine + critique each) fit in 7 calls after the root's critique
     assert t.rounds[1].usage == Usage(calls=6) and t.usage == Usage(calls=7)

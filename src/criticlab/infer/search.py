@@ -1,11 +1,14 @@
 """Tree search over whole answers (MCTSr; MC-NEST's uniform policy), bounded by model calls.
 
 Nodes are complete solutions. Expanding a node critiques it and refines it into a child; a
-child's value is its critic score. As in MCTSr, a node's quality is
-``Q = (min(rewards) + mean(rewards)) / 2`` over the rewards backed up into it, and selection
-descends by UCT ``Q + c·sqrt(ln(N_parent + 1) / (n + ε))`` into nodes that are fully
-expanded. MC-NEST's ``uniform`` policy replaces that greedy choice by a uniformly random child
-(a mixed, Nash-equilibrium-like strategy), which keeps exploring where UCT would exploit.
+node's rewards are its critic scores. As in MCTSr (Zhang et al., 2024), a node's own quality
+is ``Q(a) = (min(R_a) + mean(R_a)) / 2`` over its rewards; after an expansion every node on
+the path back to the root is updated with its best child, ``Q'(a) = (Q(a) + max_child Q'(c))
+/ 2``, and its visit count grows; selection descends by UCT
+``Q' + c·sqrt(ln(N_parent + 1) / (N + ε))`` into nodes that are fully expanded; the answer is
+the node with the highest ``Q'``. MC-NEST's ``uniform`` policy replaces that greedy choice by
+a uniformly random child (a mixed, Nash-equilibrium-like strategy), which keeps exploring
+where UCT would exploit.
 """
 
 from __future__ import annotations
@@ -25,21 +28,36 @@ POLICIES = ("greedy", "uniform")
 
 @dataclass(eq=False)
 class Node:
+    """``rewards``: the node's own critic scores (R_a); ``value``: Q' once a child was
+    backed up into it; ``visits``: N, the expansions that passed through it (1 at birth)."""
+
     solution: Solution
     critique: Critique
     parent: Node | None = None
     children: list[Node] = field(default_factory=list)
     rewards: list[float] = field(default_factory=list)
+    value: float | None = None
+    visits: int = 1
 
     @property
-    def visits(self) -> int:
-        return len(self.rewards)
-
-    @property
-    def q(self) -> float:
+    def own_q(self) -> float:
+        """MCTSr's Q(a) = (min + mean) / 2 of the node's own rewards."""
         if not self.rewards:
             return 0.0
         return (min(self.rewards) + sum(self.rewards) / len(self.rewards)) / 2
+
+    @property
+    def q(self) -> float:
+        """Q'(a): the own Q, updated with the best child after each backup."""
+        return self.own_q if self.value is None else self.value
+
+    def backup(self) -> None:
+        """Update Q' and N of this node's ancestors after it was added (MCTSr's backprop)."""
+        walk = self.parent
+        while walk is not None:
+            walk.visits += 1
+            walk.value = (walk.own_q + max(ch.q for ch in walk.children)) / 2
+            walk = walk.parent
 
 
 @dataclass(frozen=True)
@@ -97,14 +115,11 @@ async def search(
         child_crit = await critic.critique(problem, solution)
         used = used + spent + child_crit.usage
         costliest = max(costliest, used.calls - before)
-        child = Node(solution, child_crit, parent=node)
+        child = Node(solution, child_crit, parent=node,
+                     rewards=[critique_score(child_crit, len(solution.steps))])
         node.children.append(child)
         nodes.append(child)
-        reward = critique_score(child_crit, len(solution.steps))
-        walk: Node | None = child
-        while walk is not None:
-            walk.rewards.append(reward)
-            walk = walk.parent
+        child.backup()
         if used.calls == 0 and len(nodes) > budget:
             break  # a model-free refiner and critic: bound the search by nodes instead
     best = max(nodes, key=lambda n: (n.q, critique_score(n.critique, len(n.solution.steps))))
