@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 
 from criticlab.critics.base import Critic
 from criticlab.errors import ModelError
-from criticlab.models.base import LanguageModel
 from criticlab.store import CachedModel, Store
 from criticlab.types import Example
 
@@ -106,15 +105,11 @@ class EngineSpec:
 
 
 class Engines:
-    """Builds each named model once, wrapped in the store, on first use; ``make_model``
-    builds an engine from its name (default :func:`criticlab.registry.make_model`; a Ray
-    worker's also knows ``vllm:MODEL``)."""
+    """Builds each named model once, wrapped in the store, on first use."""
 
-    def __init__(self, spec: EngineSpec, store: Store,
-                 make_model: Callable[..., LanguageModel] | None = None) -> None:
+    def __init__(self, spec: EngineSpec, store: Store) -> None:
         self.spec = spec
         self.store = store
-        self.make_model = make_model
         self.built: dict[str, CachedModel] = {}
 
     def get(self, name: str) -> CachedModel:
@@ -123,9 +118,8 @@ class Engines:
 
             s = self.spec
             self.built[name] = CachedModel(
-                (self.make_model or make_model)(
-                    name, base_url=s.base_url, threads=s.threads, timeout=s.timeout,
-                    concurrency=s.concurrency), self.store)
+                make_model(name, base_url=s.base_url, threads=s.threads, timeout=s.timeout,
+                           concurrency=s.concurrency), self.store)
         return self.built[name]
 
     def actor(self) -> CachedModel:

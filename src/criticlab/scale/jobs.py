@@ -241,7 +241,7 @@ class SelectSpec:
     config: SelectConfig
 
     def __call__(self, store: Store) -> Work:
-        engines = Engines(self.config.engines, store, make_model)
+        engines = Engines(self.config.engines, store)
         return Work(select_work(self.config, engines), engines.built.values())
 
 
