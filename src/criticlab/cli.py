@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -32,14 +32,14 @@ from criticlab.cli_common import (
     SamplesOpt,
     TemplateOpt,
     ThreadsOpt,
+    Tick,
     TimeoutOpt,
     WorkersOpt,
     check_executor,
     default_store_path,
     err,
-    job_progress,
     out,
-    print_metrics,
+    run_job,
     slug,
 )
 from criticlab.critics.base import Critic
@@ -246,11 +246,8 @@ def refine(
     config = RefineConfig(data=data, out=out_dir or Path("runs") / name, critic=critic,
                           strategy=strategy, rounds=rounds, limit=limit, draft=draft,
                           engines=engines, budget=budget, expand=expand)
-    bar, tick = job_progress()
-    with bar:
-        metrics = run_refine(config, tick)
-    print_metrics(f"refine {data} · {critic} · {strategy}", metrics)
-    err.print(f"results in {config.out}/")
+    run_job(f"refine {data} · {critic} · {strategy}", config.out,
+            lambda tick: run_refine(config, tick))
 
 
 @app.command("select")
@@ -284,16 +281,14 @@ def select_cmd(
     name = slug(f"select__{data}__{method}__{critic or 'none'}__{actor or model}@{n}")
     config = SelectConfig(data=data, out=out_dir or Path("runs") / name, n=n, method=method,
                           critic=critic, aggregate=aggregate, k=k, limit=limit, engines=engines)
-    bar, tick = job_progress()
-    with bar:
+    def job(tick: Tick) -> dict[str, Any]:
         if executor == "ray":
             from criticlab.scale import select_ray
 
-            metrics = select_ray(config, tick, address=address, workers=workers)
-        else:
-            metrics = run_select(config, tick)
-    print_metrics(f"select {data} · {method} · n={n}", metrics)
-    err.print(f"results in {config.out}/")
+            return select_ray(config, tick, address=address, workers=workers)
+        return run_select(config, tick)
+
+    run_job(f"select {data} · {method} · n={n}", config.out, job)
 
 
 @app.command()

@@ -7,7 +7,7 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -63,6 +63,21 @@ def job_progress() -> tuple[Progress, Callable[[int, int], None]]:
                    TimeRemainingColumn(), console=err, disable=not err.is_terminal)
     task = bar.add_task("problems", total=None)
     return bar, lambda done, total: bar.update(task, completed=done, total=total)
+
+
+Tick = Callable[[int, int], None]
+
+
+def run_job(title: str, out_dir: Path, job: Callable[[Tick], dict[str, Any]], *,
+            shown: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+            note: str = "") -> None:
+    """Run ``job(tick)`` under a progress bar, then print its metrics (``shown`` picks or
+    flattens them) and where the results are."""
+    bar, tick = job_progress()
+    with bar:
+        metrics = job(tick)
+    print_metrics(title, shown(metrics) if shown else metrics)
+    err.print(f"results in {out_dir}/{note}")
 
 
 def print_metrics(title: str, metrics: dict[str, object]) -> None:

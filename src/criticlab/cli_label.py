@@ -4,7 +4,7 @@ filtered teacher critiques) and export it in TRL's formats."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -17,12 +17,12 @@ from criticlab.cli_common import (
     ExecutorOpt,
     MaxTokensOpt,
     ThreadsOpt,
+    Tick,
     WorkersOpt,
     check_executor,
     err,
-    job_progress,
     out,
-    print_metrics,
+    run_job,
     slug,
 )
 from criticlab.errors import ConfigError
@@ -90,16 +90,14 @@ def mc_cmd(
         rollouts=rollouts, method=method, temperature=temperature, max_tokens=max_tokens,
         limit=limit, seed=seed, threads=threads,
         concurrency=concurrency or (4 if actor.startswith("openai:") else 1))
-    bar, tick = job_progress()
-    with bar:
+    def job(tick: Tick) -> dict[str, Any]:
         if executor == "ray":
             from criticlab.scale import label_mc_ray
 
-            metrics = label_mc_ray(config, tick, address=address, workers=workers)
-        else:
-            metrics = label_mc(config, tick)
-    print_metrics(f"label mc {data} · {method} · {rollouts} rollouts", _flat(metrics))
-    err.print(f"results in {config.out}/")
+            return label_mc_ray(config, tick, address=address, workers=workers)
+        return label_mc(config, tick)
+
+    run_job(f"label mc {data} · {method} · {rollouts} rollouts", config.out, job, shown=_flat)
 
 
 @label_app.command("synth")
@@ -124,11 +122,8 @@ def synth_cmd(
     config = SynthConfig(data=data, out=out_dir or Path("runs") / slug(
         f"synth__{data}__{critic}__{model}@{samples}"), critic=critic, samples=samples,
         limit=limit, engines=engines)
-    bar, tick = job_progress()
-    with bar:
-        metrics = label_synth(config, tick)
-    print_metrics(f"label synth {data} · {critic} · {model}", metrics)
-    err.print(f"results in {config.out}/ (critiques.jsonl)")
+    run_job(f"label synth {data} · {critic} · {model}", config.out,
+            lambda tick: label_synth(config, tick), note=" (critiques.jsonl)")
 
 
 @label_app.command("export")

@@ -25,6 +25,16 @@ def kind(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
+def meta(metrics: Mapping[str, Any] | None, config: Mapping[str, Any], key: str) -> str:
+    """A run's ``key`` (critic, model, strategy, ...): from ``metrics.json`` when it has a
+    value, else from ``config.json``; "" when neither does."""
+    for source in (metrics or {}, config):
+        value = source.get(key)
+        if value:
+            return str(value)
+    return ""
+
+
 def read_json(path: Path) -> dict[str, Any] | None:
     """The JSON object in ``path``; ``None`` when there is no such file."""
     if not path.is_file():

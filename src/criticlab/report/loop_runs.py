@@ -32,6 +32,7 @@ from criticlab.report.jsonio import (
     check_solution,
     check_usage,
     kind,
+    meta,
     need,
     need_object,
     read_json,
@@ -71,11 +72,7 @@ def _engine(config: Mapping[str, Any], key: str) -> str:
 
 
 def _meta(run: RefineRun | SelectRun, key: str) -> str:
-    for source in (run.metrics or {}, run.config):
-        value = source.get(key)
-        if value:
-            return str(value)
-    return ""
+    return meta(run.metrics, run.config, key)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from criticlab.report.jsonio import (
     check_problem,
     check_solution,
     kind,
+    meta,
     need,
     need_object,
     read_json,
@@ -66,11 +67,7 @@ class Run:
     config: Mapping[str, Any] = field(default_factory=dict)
 
     def _meta(self, key: str) -> str:
-        for source in (self.metrics or {}, self.config):
-            value = source.get(key)
-            if value:
-                return str(value)
-        return ""
+        return meta(self.metrics, self.config, key)
 
     @property
     def critic(self) -> str:
