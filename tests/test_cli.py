@@ -50,6 +50,8 @@ def test_bad_records_are_reported_and_good_ones_critiqued(tmp_path):
     (["critique", "examples/demo.json", "--model", "llamacpp:/no/such.gguf",
       "--critic", "stepwise"], "/no/such.gguf: no such GGUF file"),
     (["critique", "examples/demo.json", "--samples", "0"], "--samples must be at least 1"),
+    # brackets are text, not rich markup (an install hint's 'criticlab[embedded]')
+    (["critique", "examples/demo.json", "--critic", "vote[x]"], "vote[x]"),
 ])
 def test_user_errors_are_one_line_exit_2(args, needle, tmp_path):
     p = run(*args, tmp_path=tmp_path)

@@ -38,6 +38,7 @@ from criticlab.cli_common import (
     check_executor,
     default_store_path,
     err,
+    error_line,
     out,
     run_job,
     slug,
@@ -99,7 +100,7 @@ def critique(
     examples = [x for x in items if isinstance(x, Example)]
     bad = [x for x in items if isinstance(x, InputError)]
     for e in bad:
-        err.print(f"[red]error:[/red] {e}", markup=True, soft_wrap=True)
+        error_line(e)
     try:
         results = asyncio.run(_critique_all(built, examples, concurrency, json_out, cached))
     finally:
@@ -155,7 +156,7 @@ def _emit(r: Result, json_out: bool, console: Console) -> None:
         sys.stdout.flush()
         return
     if r.error is not None:
-        err.print(f"[red]error:[/red] {r.example.problem.id}: {r.error}", soft_wrap=True)
+        error_line(f"{r.example.problem.id}: {r.error}")
         return
     assert r.critique is not None
     console.print(render_critique(r.example, r.critique))
@@ -323,6 +324,38 @@ def models() -> None:
     out.print(table)
 
 
+@app.command()
+def doctor(
+    base_url: Annotated[str | None, typer.Option(
+        help="Also check an OpenAI-compatible server: reachable, models listed.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+    probe: Annotated[bool, typer.Option(
+        help="Generate a few tokens with the embedded model in a child process.")] = True,
+) -> None:
+    """Whether this machine can run criticlab, and what it will use (exit 1 if it cannot)."""
+    from rich.markup import escape
+
+    from criticlab.doctor import FAIL, MISSING, OK, WARN, as_json, failed, run_checks
+
+    with err.status("checking (the engine probe runs in a child process)"):
+        checks = run_checks(base_url=base_url, probe=probe)
+    if json_out:
+        typer.echo(as_json(checks))
+    else:
+        marks = {OK: "[green]ok[/green]", FAIL: "[red]FAIL[/red]", WARN: "[yellow]warn[/yellow]",
+                 MISSING: "[dim]missing[/dim]"}
+        table = Table("component", "status", "what was found", "fix", title="criticlab doctor",
+                      title_justify="left")
+        for c in checks:
+            table.add_row(c.name, marks.get(c.status, f"[dim]{c.status}[/dim]"),
+                          escape(c.detail), escape(c.fix))
+        out.print(table)
+    if failed(checks):
+        if not json_out:
+            err.print("[red]criticlab cannot run its default model here:[/red] see the FAIL rows")
+        raise typer.Exit(1)
+
+
 def _register_subcommands() -> None:
     from criticlab.cli_label import label_app
     from criticlab.train.cli import train_app
@@ -335,20 +368,24 @@ _register_subcommands()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point: user errors become one line on stderr and exit code 2."""
+    """Entry point: user errors become one line on stderr and exit code 2; a native crash
+    (in llama.cpp, torch, ...) prints where it happened instead of a bare segfault."""
+    from criticlab import crash
+
+    crash.install()
     logging.basicConfig(level=os.environ.get("CRITICLAB_LOG", "WARNING").upper(),
                         format="%(levelname)s %(name)s: %(message)s")
     run: Callable[..., object] = app
     try:
         rc = run(args=list(argv) if argv is not None else None, standalone_mode=False)
     except (InputError, ConfigError) as e:
-        err.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        error_line(e)
         sys.exit(EXIT_INPUT)
     except ModelError as e:
-        err.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        error_line(e)
         sys.exit(EXIT_MODEL)
     except CriticlabError as e:
-        err.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        error_line(e)
         sys.exit(EXIT_MODEL)
     except typer.Exit as e:
         sys.exit(e.exit_code)

