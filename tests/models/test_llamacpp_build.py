@@ -103,3 +103,7 @@ def test_a_native_crash_prints_where_and_how_to_report():
     ok = subprocess.run([sys.executable, "-c", "from criticlab import crash; crash.install()"],
                         capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0 and ok.stderr == ""  # a normal exit leaves no trace
+
+
+def test_readme_gives_the_same_flags_as_make():
+    assert f'CMAKE_ARGS="{lb.X86_64_CMAKE_ARGS}"' in (ROOT / "README.md").read_text()
