@@ -124,3 +124,14 @@ def test_doctor_names_a_missing_engine_or_model_and_exits_1(tmp_path, hidden, ro
     t = run_doctor(python=python, env={**os.environ, "COLUMNS": "300"})
     assert t.returncode == 1 and "FAIL" in t.stdout
     assert "cannot run its default model here" in t.stderr
+
+
+def test_a_missing_math_verify_fails_the_doctor(monkeypatch):
+    """math-verify is a core dependency (answer equivalence), not an optional extra."""
+    from criticlab import doctor
+
+    real = doctor._version
+    monkeypatch.setattr(doctor, "_version", lambda d: None if d == "math-verify" else real(d))
+    check = doctor.check_math_verify()
+    assert check.status == doctor.FAIL and "pip install 'math-verify" in check.fix
+    assert doctor.failed([check])

@@ -61,7 +61,9 @@ def test_engine_errors_are_recorded_not_stored(tmp_path):
     assert run.metrics["errors"] == 1 and not run.metrics["complete"]
     assert [r.error for r in run.results] == [None, None, "server down"]
     with Store(tmp_path / "run" / "store.sqlite") as s:
-        assert len(list(s.results("eval"))) == 2
+        from criticlab.jobs import run_key
+
+        assert len(list(s.results(run_key(config, {"critic_object": "processbench"})))) == 2
 
 
 def test_refuses_a_run_dir_of_another_config(tmp_path):

@@ -245,6 +245,18 @@ def check_optional(name: str, dist: str, use: str, fix: str) -> Check:
     return Check(name, OK, f"{dist} {ver} ({use})", info={"version": ver})
 
 
+def check_math_verify() -> Check:
+    """math-verify is a core dependency (answer equivalence): missing, the install is broken."""
+    from criticlab.grading import MATH_VERIFY_HINT
+
+    ver = _version("math-verify")
+    if ver is None:
+        return Check("math-verify", FAIL, "math-verify not installed (answer equivalence: "
+                     "refine, select, label mc, rewards)", MATH_VERIFY_HINT)
+    return Check("math-verify", OK, f"math-verify {ver} (answer equivalence)",
+                 info={"version": ver})
+
+
 def check_server(base_url: str | None, timeout: float = 5.0) -> Check:
     if not base_url:
         return Check("openai server", SKIP, "no --base-url given")
@@ -319,8 +331,7 @@ def run_checks(base_url: str | None = None, probe: bool = True,
     optional: list[Callable[[], Check]] = [
         check_torch, check_vllm,
         lambda: check_optional("ray", "ray", "--executor ray", "pip install 'criticlab[ray]'"),
-        lambda: check_optional("math-verify", "math-verify", "answer equivalence",
-                               "pip install math-verify"),
+        check_math_verify,
         lambda: check_optional("datasets", "datasets", "benchmarks from the HF hub",
                                "pip install 'criticlab[hub]'"),
         lambda: check_server(base_url), check_store, check_chromium,
@@ -334,8 +345,9 @@ def run_checks(base_url: str | None = None, probe: bool = True,
 
 
 def failed(checks: Sequence[Check]) -> bool:
-    """Whether the default path (the embedded model on llama.cpp) cannot work, or a check
-    that was asked for (the server at --base-url, the store) failed."""
+    """Whether the default path (the embedded model on llama.cpp) cannot work, a core
+    dependency (math-verify) is missing, or a check that was asked for (the server at
+    --base-url, the store) failed."""
     return any(c.status == FAIL for c in checks)
 
 

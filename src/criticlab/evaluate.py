@@ -11,31 +11,34 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from criticlab.critics.base import Critic
 from criticlab.errors import ConfigError, InputError
-from criticlab.jobs import map_resumable, write_json, write_jsonl
+from criticlab.jobs import map_resumable, open_run, write_json, write_jsonl
 from criticlab.metrics import compute_metrics, prediction
 from criticlab.store import CachedModel, Store
 from criticlab.types import Example, Result, Usage
 
 log = logging.getLogger(__name__)
 
-RUN = "eval"
-# The fields that decide what a run computes; the others (limit, concurrency, ...) may change
-# between a run and its resumption.
-IDENTITY = ("benchmark", "critic", "model", "base_url", "samples", "max_tokens", "template")
 
 
 @dataclass(frozen=True)
 class EvalConfig:
+    KIND: ClassVar[str] = "eval"
+    VARIANTS: ClassVar[tuple[str, ...]] = ()
+    # what decides the results; limit, concurrency, threads and timeout may change between a
+    # run and its resumption (see criticlab.jobs.open_run)
+    IDENTITY: ClassVar[tuple[str, ...]] = (
+        "benchmark", "critic", "model", "base_url", "samples", "max_tokens", "template",
+        "template_sha256")
+
     benchmark: str
     out: Path
     critic: str = "processbench"
@@ -88,26 +91,6 @@ class EvalRun:
     metrics: dict[str, Any]
 
 
-def check_run_dir(config: EvalConfig) -> None:
-    """Refuse to resume a directory that holds a run of another config."""
-    path = config.out / "config.json"
-    if not path.is_file():
-        return
-    try:
-        old = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read the run's config: {e}") from e
-    new = config.to_dict()
-    keys = [*IDENTITY, "template_sha256"]
-    diff = [k for k in keys if old.get(k) != new.get(k)]
-    if diff:
-        k = diff[0]
-        raise ConfigError(
-            f"{config.out} holds a run with {k}={old.get(k)!r}, not {new.get(k)!r}: "
-            "choose another --out to start a new run"
-        )
-
-
 def evaluate(
     config: EvalConfig,
     *,
@@ -125,14 +108,17 @@ def evaluate(
         from criticlab.registry import check_names
 
         check_names(config.critic, config.model, template=config.template)
-    items = prepare_run(config, examples)
+    items, key = prepare_run(config, examples, critic)
     with Store(config.out / "store.sqlite") as store:
-        return asyncio.run(_evaluate(config, items, critic, store, progress))
+        return asyncio.run(_evaluate(config, items, key, critic, store, progress))
 
 
-def prepare_run(config: EvalConfig, examples: Sequence[Example] | None) -> list[Example]:
-    """The run's items (the config's benchmark unless given, up to ``limit``, ids unique),
-    after checking that ``config.out`` may hold this run and recording its config there."""
+def prepare_run(config: EvalConfig, examples: Sequence[Example] | None,
+                critic: Critic | None = None) -> tuple[list[Example], str]:
+    """The run's items (the config's benchmark unless given, up to ``limit``, ids unique) and
+    the store's key for them, after checking that ``config.out`` may hold this run and
+    recording its config there (:func:`criticlab.jobs.open_run`). A critic object given in
+    place of the config's name is part of the key."""
     if examples is None:
         from criticlab.benchmarks import load_benchmark
 
@@ -147,10 +133,8 @@ def prepare_run(config: EvalConfig, examples: Sequence[Example] | None) -> list[
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise ConfigError(f"{config.benchmark}: the item id {dup!r} occurs more than once")
-    check_run_dir(config)
-    config.out.mkdir(parents=True, exist_ok=True)
-    write_json(config.out / "config.json", config.to_dict())
-    return list(examples)
+    extra = None if critic is None else {"critic_object": getattr(critic, "name", repr(critic))}
+    return list(examples), open_run(config, extra)
 
 
 class Collector:
@@ -197,6 +181,7 @@ class Collector:
 async def _evaluate(
     config: EvalConfig,
     examples: list[Example],
+    key: str,
     critic: Critic | None,
     store: Store,
     progress: Callable[[EvalProgress], None] | None,
@@ -214,7 +199,7 @@ async def _evaluate(
     complete = False
     try:
         done, _ = await map_resumable(
-            store, RUN, [(ex.problem.id, ex) for ex in examples], work,
+            store, key, [(ex.problem.id, ex) for ex in examples], work,
             concurrency=config.concurrency, on_result=collect.on_result)
         complete = len(done) == len(examples)
     finally:

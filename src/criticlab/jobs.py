@@ -4,17 +4,18 @@ are read back, never recomputed or written twice), and write output files atomic
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from criticlab.critics.base import Critic
-from criticlab.errors import ModelError
+from criticlab.errors import ConfigError, ModelError
 from criticlab.store import CachedModel, Store
 from criticlab.types import Example
 
@@ -140,27 +141,121 @@ class Engines:
                 "store_hits": sum(m.stats.hits for m in self.built.values())}
 
 
+class Ticker:
+    """The ``on_result`` of a job's items: counts them, and those read back from the store,
+    and reports ``progress(done, total)`` after each."""
+
+    def __init__(self, total: int, progress: Callable[[int, int], None] | None = None) -> None:
+        self.total = total
+        self.progress = progress
+        self.done = 0
+        self.resumed = 0
+
+    def __call__(self, key: str, row: object, error: str | None, resumed: bool) -> None:
+        self.done += 1
+        self.resumed += resumed
+        if self.progress:
+            self.progress(self.done, self.total)
+
+
 async def run_items(store: Store, run: str, examples: Sequence[Example], work: Any,
-               engines: EngineSpec, progress: Callable[[int, int], None] | None
-               ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    count = [0]
-
-    def tick(key: str, row: object, error: str | None, resumed: bool) -> None:
-        count[0] += 1
-        if progress:
-            progress(count[0], len(examples))
-
+                    engines: EngineSpec, tick: Ticker
+                    ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     return await map_resumable(store, run, [(ex.problem.id, ex) for ex in examples], work,
                                concurrency=engines.concurrency, on_result=tick)
 
 
-def in_run_dir(out: Path, config: dict[str, Any], main: Any) -> dict[str, Any]:
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "config.json", {k: str(v) if isinstance(v, Path) else v
-                                     for k, v in config.items()})
+# -- run directories -------------------------------------------------------------------------
+# A job's config names its kind (eval, refine, select, label-mc, label-synth) and the fields
+# that decide what it computes: IDENTITY (dotted for nested ones, "engines.model"), which a
+# run directory keeps for life, and VARIANTS, which may change between runs in one directory
+# because results are stored per value (label mc's method: both methods share the rollouts).
+# The rest (limit, concurrency, threads, timeout) may change between a run and its
+# resumption.
+
+
+class JobConfig(Protocol):
+    KIND: ClassVar[str]
+    IDENTITY: ClassVar[tuple[str, ...]]
+    VARIANTS: ClassVar[tuple[str, ...]]
+
+    @property
+    def out(self) -> Path: ...
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    """The config as ``config.json`` holds it (its ``to_dict()`` if it has one)."""
+    to_dict = getattr(config, "to_dict", None)
+    d = to_dict() if callable(to_dict) else asdict(config)
+    return {"kind": config.KIND, **_plain(d)}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _lookup(d: Mapping[str, Any], dotted: str) -> Any:
+    value: Any = d
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
+
+
+def open_run(config: JobConfig, extra: Mapping[str, Any] | None = None) -> str:
+    """Check that ``config.out`` may hold this run, record its ``config.json``, and return
+    the store's key for its finished items. A directory holding another kind of run, or one
+    whose identity fields differ, is refused with one line (so a resumed run can never read
+    back results computed with other settings); the key is a hash of the kind and the
+    identity fields (and ``extra``: what else decides the results, such as the name of a
+    model object passed in place of a spec), so results are only ever read back by the
+    settings that computed them."""
+    new = config_dict(config)
+    path = config.out / "config.json"
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{path}: cannot read the run's config: {e}") from e
+        if not isinstance(old, dict):
+            raise ConfigError(f"{path}: not a run config (a JSON object)")
+        if old.get("kind", config.KIND) != config.KIND:
+            raise ConfigError(f"{config.out} holds a {old['kind']} run, not {config.KIND}: "
+                              "choose another --out to start a new run")
+        for k in config.IDENTITY:
+            if _lookup(old, k) != _lookup(new, k):
+                raise ConfigError(
+                    f"{config.out} holds a run with {k}={_lookup(old, k)!r}, not "
+                    f"{_lookup(new, k)!r}: choose another --out to start a new run")
+    config.out.mkdir(parents=True, exist_ok=True)
+    write_json(path, new)
+    return run_key(config, extra)
+
+
+def run_key(config: JobConfig, extra: Mapping[str, Any] | None = None) -> str:
+    """The store's key for the finished items of ``config``'s run: its kind and a hash of its
+    identity and variant fields and ``extra``."""
+    new = config_dict(config)
+    fields = (*config.IDENTITY, *config.VARIANTS)
+    ident = {k: _lookup(new, k) for k in fields} | dict(extra or {})
+    digest = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode())
+    return f"{config.KIND}@{digest.hexdigest()[:16]}"
+
+
+def in_run_dir(config: JobConfig,
+               main: Callable[[Store, str], Coroutine[Any, Any, dict[str, Any]]]
+               ) -> dict[str, Any]:
+    """Run ``main(store, run_key)`` in ``config.out`` (see :func:`open_run`) and write the
+    metrics it returns, with the elapsed time, to ``metrics.json``."""
+    key = open_run(config)
     started = time.monotonic()
-    with Store(out / "store.sqlite") as store:
-        metrics: dict[str, Any] = asyncio.run(main(store))
+    with Store(config.out / "store.sqlite") as store:
+        metrics: dict[str, Any] = asyncio.run(main(store, key))
     metrics["elapsed_s"] = time.monotonic() - started
-    write_json(out / "metrics.json", metrics)
+    write_json(config.out / "metrics.json", metrics)
     return metrics

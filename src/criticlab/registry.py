@@ -8,10 +8,9 @@ from collections.abc import Callable
 from criticlab.critics.base import Critic
 from criticlab.errors import ConfigError
 from criticlab.models.base import GenerateConfig, LanguageModel
+from criticlab.models.spec import MODEL_KINDS, ModelSpec
 
-MODEL_SPECS = ("embedded", "llamacpp:PATH.gguf", "openai:MODEL (with --base-url)",
-               "hf:PATH|embedded|HUB_ID (transformers; a trained checkpoint or adapter)",
-               "vllm:MODEL (offline vLLM engine on GPUs)")
+MODEL_SPECS = tuple(k.usage for k in MODEL_KINDS.values())
 LM_STYLES = ("processbench", "stepwise")
 VERIFIERS = ("arithmetic", "code")
 # LM critics with their own prompt and parser: name -> (module, class, constructor kwargs)
@@ -27,12 +26,9 @@ CRITICS = (*LM_STYLES, "prompted[:STYLE]", *TEMPLATE_CRITICS, "selfeval", *VERIF
            "A,B,... (a vote)")
 
 
-def check_model_spec(spec: str) -> None:
-    """Raise ``ConfigError`` for a model spec of no known form (without loading anything)."""
-    kind, _, arg = spec.partition(":")
-    remote_or_file = kind in ("llamacpp", "openai", "hf", "vllm") and arg
-    if not ((kind == "embedded" and not arg) or remote_or_file):
-        raise ConfigError(f"unknown model {spec!r}; use one of: {', '.join(MODEL_SPECS)}")
+def check_model_spec(spec: str) -> ModelSpec:
+    """The parsed spec; ``ConfigError`` for a spec of no known form (nothing is loaded)."""
+    return ModelSpec.parse(spec)
 
 
 class _Unbuilt:
@@ -52,28 +48,36 @@ def check_names(critic: str, model: str, *, template: str | None = None) -> None
         check_model_spec(model)
 
 
-def make_model(spec: str, *, base_url: str | None = None, threads: int | None = None,
-               timeout: float = 120.0, concurrency: int = 8) -> LanguageModel:
-    """``embedded`` | ``llamacpp:PATH.gguf`` | ``openai:MODEL``."""
-    kind, _, arg = spec.partition(":")
-    if kind == "embedded" and not arg:
+def make_model(spec: str | ModelSpec, *, base_url: str | None = None,
+               threads: int | None = None, timeout: float = 120.0, concurrency: int = 8,
+               tensor_parallel_size: int = 1) -> LanguageModel:
+    """The engine a model spec names (see :data:`criticlab.models.spec.MODEL_KINDS`); the one
+    place engines are built from specs. Its ``name`` is ``ModelSpec.parse(spec).name``.
+    ``base_url``, ``timeout`` and ``concurrency`` are for ``openai:``, ``threads`` for the
+    llama.cpp engines (``hf:`` reads ``CRITICLAB_THREADS``: torch's setting is per process),
+    ``tensor_parallel_size`` for ``vllm:``."""
+    parsed = ModelSpec.parse(spec)
+    kind, arg = parsed.kind, parsed.arg
+    model: LanguageModel
+    if kind in ("embedded", "llamacpp"):
         from criticlab.models.llamacpp import LlamaCppModel
-        return LlamaCppModel(n_threads=threads)
-    if kind == "llamacpp" and arg:
-        from criticlab.models.llamacpp import LlamaCppModel
-        return LlamaCppModel(arg, n_threads=threads)
-    if kind == "vllm" and arg:
-        from criticlab.models.vllm import VLLMModel
 
-        return VLLMModel(arg)
-    if kind == "hf" and arg:
+        model = LlamaCppModel(arg or None, n_threads=threads)
+    elif kind == "openai":
+        from criticlab.models.openai import OpenAIModel
+
+        model = OpenAIModel(arg, base_url=base_url, timeout=timeout, concurrency=concurrency)
+    elif kind == "hf":
         from criticlab.models.hf import HFModel
 
-        return HFModel(arg)  # CPU threads: CRITICLAB_THREADS (torch's setting is per process)
-    if kind == "openai" and arg:
-        from criticlab.models.openai import OpenAIModel
-        return OpenAIModel(arg, base_url=base_url, timeout=timeout, concurrency=concurrency)
-    raise ConfigError(f"unknown model {spec!r}; use one of: {', '.join(MODEL_SPECS)}")
+        model = HFModel(arg)
+    elif kind == "vllm":
+        from criticlab.models.vllm import VLLMModel
+
+        model = VLLMModel(arg, tensor_parallel_size=tensor_parallel_size)
+    else:  # pragma: no cover (a kind in MODEL_KINDS with no engine here)
+        raise AssertionError(f"no engine for model kind {kind!r}")
+    return model
 
 
 def make_critic(spec: str, model: Callable[[], LanguageModel], *, samples: int = 1,

@@ -405,10 +405,14 @@ async def test_lm_critics_on_the_embedded_model(embedded_model):
 
 @pytest.mark.slow
 async def test_principles_score_on_the_embedded_model(embedded_model):
+    """The score is the sum of the kept critiques' 1-10 scores (seeded, so reproducible)."""
     critic = PrinciplesCritic(embedded_model, meta_judge=embedded_model,
-                              config=GenerateConfig(max_tokens=32))
+                              config=GenerateConfig(max_tokens=32, seed=3))
     total = await critic.score(PROBLEM, SOLUTION, 2)
-    assert 0.0 <= total <= 20.0
+    kept = await critic.keep(PROBLEM, SOLUTION, await critic.sample(PROBLEM, SOLUTION, 2))
+    assert all(c.parsed and c.score is not None for c in kept)
+    assert total == sum(round(c.score * 10) for c in kept)
+    assert total == int(total) and (total == 0 or len(kept) <= total <= 10 * len(kept))
 
 
 @pytest.mark.slow

@@ -164,7 +164,8 @@ def test_label_mc_runs_resumes_and_shares_rollouts_between_methods(tmp_path: Pat
     assert json.loads((out / "config.json").read_text())["method"] == "per-step"
 
     again = label_mc(MCConfig(str(data), out, rollouts=N), model=ScriptedModel(script))
-    assert again["this_run"] == {"engine_calls": 0, "store_hits": 0}  # read back whole
+    assert again["this_run"] == {"engine_calls": 0, "store_hits": 0,  # read back whole
+                                 "resumed_items": 2}
     assert again["first_errors"] == m["first_errors"]
 
     b = label_mc(MCConfig(str(data), out, rollouts=N, method="binary"),

@@ -32,6 +32,9 @@ async def test_greedy_is_deterministic_and_seeds_differ(embedded_model):
     s1 = [g.text for g in await embedded_model.generate(MSGS, cfg)]
     s2 = [g.text for g in await embedded_model.generate(MSGS, cfg)]
     assert s1 == s2 and len(s1) == 3  # seed + i per sample: reproducible
+    assert len(set(s1)) > 1  # ... and the samples of one request differ
+    s3 = [g.text for g in await embedded_model.generate(MSGS, replace(cfg, seed=99))]
+    assert s3 != s1  # another seed, other samples
 
 
 async def test_logprobs(embedded_model):
@@ -42,9 +45,15 @@ async def test_logprobs(embedded_model):
 
 
 async def test_concurrent_callers_share_one_model(embedded_model):
-    cfg = GenerateConfig(max_tokens=8)
-    outs = await asyncio.gather(*(embedded_model.generate(MSGS, cfg) for _ in range(4)))
-    assert len({o[0].text for o in outs}) == 1
+    """Concurrent requests on one llama.cpp context give exactly what the same requests give
+    one at a time: the model's lock keeps them from interleaving their decodes (sampled, with
+    different prompts and seeds, so an interleaving would show)."""
+    asks = [([Message("user", f"Name {k} animals.")], GenerateConfig(
+        max_tokens=12, temperature=1.0, seed=k)) for k in range(2, 6)]
+    alone = [(await embedded_model.generate(m, c))[0].text for m, c in asks]
+    together = await asyncio.gather(*(embedded_model.generate(m, c) for m, c in asks))
+    assert [o[0].text for o in together] == alone
+    assert len(set(alone)) == 4
 
 
 async def test_uses_the_models_chat_template(embedded_model):

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from criticlab.critics.answer import same_answer, solution_answer
+from criticlab.grading import same_answer, solution_answer
 from criticlab.infer.jobs import is_right
 from criticlab.infer.refine import Round, Trajectory
 from criticlab.metrics import closed_loop

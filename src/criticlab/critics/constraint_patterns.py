@@ -1,4 +1,6 @@
-"""Pattern extraction of constraints from an instruction (DeCRIM, ALGORITHMS.md §2).
+"""Pattern extraction of constraints from an instruction, for DeCRIM's decomposition step
+(Ferraz et al. 2024, "LLM Self-Correction with DeCRIM: Decompose, Critique, and Refine for
+Enhanced Following of Instructions with Multiple Constraints").
 
 :func:`constraints_from_instruction` finds the common verifiable constraints of
 :mod:`criticlab.critics.constraints` with plain patterns, no model needed. It reads plain

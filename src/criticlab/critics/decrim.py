@@ -1,6 +1,8 @@
-"""Constraint critique (DeCRIM, ALGORITHMS.md §2): decompose an instruction into constraints,
-check each one (deterministically where :mod:`criticlab.critics.constraints` has a checker, by
-an LM otherwise), and refine an answer only when a constraint fails.
+"""Constraint critique (DeCRIM: Ferraz et al. 2024, "LLM Self-Correction with DeCRIM: Decompose,
+Critique, and Refine for Enhanced Following of Instructions with Multiple Constraints"):
+decompose an instruction into constraints, check each one (deterministically where
+:mod:`criticlab.critics.constraints` has a checker, by an LM otherwise), and refine an answer
+only when a constraint fails. Prompts are filled by :func:`~criticlab.critics.template.fill`.
 
 - :func:`constraints_from_instruction` (:mod:`criticlab.critics.constraint_patterns`, re-exported
   here) finds the common verifiable constraints with patterns, no model needed.
@@ -22,6 +24,7 @@ from importlib import resources
 
 from criticlab.critics.constraint_patterns import constraints_from_instruction
 from criticlab.critics.constraints import LM_KIND, Constraint, check
+from criticlab.critics.template import fill
 from criticlab.models.base import GenerateConfig, LanguageModel, Message
 from criticlab.types import Critique, Overall, Problem, Solution, StepVerdict, Usage, Verdict
 
@@ -128,12 +131,6 @@ def load_prompt(name: str) -> str:
     return resources.files("criticlab.prompts").joinpath(name).read_text(encoding="utf-8")
 
 
-def render(template: str, **values: str) -> str:
-    """One-pass plain replacement of ``{name}``: a value that itself contains ``{answer}`` is
-    left alone, and braces in prompts need no escaping."""
-    return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), template)
-
-
 @dataclass(frozen=True)
 class Decomposition:
     constraints: tuple[Constraint, ...]
@@ -167,7 +164,7 @@ class ConstraintCritic:
         found = constraints_from_instruction(instruction)
         if not self.decompose_with_model or self.model is None:
             return Decomposition(tuple(found))
-        body = render(self.decompose_template, instruction=instruction)
+        body = fill(self.decompose_template, instruction=instruction)
         gen = (await self.model.generate([Message("user", body)], replace(self.config, n=1)))[0]
         # A line copied from the prompt's worked example is not a constraint of this one.
         lines = [(tag, body) for tag, body in parse_decomposition(gen.text)
@@ -191,8 +188,8 @@ class ConstraintCritic:
         if self.model is None:
             return StepVerdict(index, "unknown", f"{what}: needs an LM check, no model"), "", \
                 Usage()
-        body = render(self.check_template, instruction=instruction, answer=answer,
-                      constraint=c.text)
+        body = fill(self.check_template, instruction=instruction, answer=answer,
+                    constraint=c.text)
         config = replace(self.config, n=1, max_tokens=min(self.config.max_tokens,
                                                           CHECK_MAX_TOKENS))
         gen = (await self.model.generate([Message("user", body)], config))[0]
@@ -237,8 +234,8 @@ async def refine_on_failures(model: LanguageModel, instruction: str, answer: str
     failed = [s for s in critique.steps if s.verdict == "incorrect"]
     if not failed:
         return answer
-    body = render(load_prompt("refine_constraints.txt"), instruction=instruction,
-                  answer=answer, failed="\n".join(f"- {s.explanation}" for s in failed))
+    body = fill(load_prompt("refine_constraints.txt"), instruction=instruction,
+                answer=answer, failed="\n".join(f"- {s.explanation}" for s in failed))
     config = config or GenerateConfig(temperature=0.0, max_tokens=1024)
     gen = (await model.generate([Message("user", body)], replace(config, n=1)))[0]
     return gen.text.strip() or answer

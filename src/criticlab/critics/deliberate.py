@@ -1,22 +1,19 @@
-"""Deliberate critique (DeepCritic, ALGORITHMS.md §2): each step is verified from several
-perspectives (re-derive it, check it against the problem statement, test it with numbers) and
-given an initial judgement; the critic then critiques its own initial judgements
-(meta-critique) and states a final verdict and first error, which may revise them.
+"""Deliberate critique (DeepCritic: Yang et al. 2025, "DeepCritic: Deliberate Critique with
+Large Language Models"): each step is verified from several perspectives (re-derive it, check it
+against the problem statement, test it with numbers) and given an initial judgement; the critic
+then critiques its own initial judgements (meta-critique) and states a final verdict and first
+error, which may revise them.
 
-This module also holds what the other single-prompt critics share: :class:`TemplateCritic`
-(one rendered prompt, one parsed critique per sample) and the line-label parsing helpers.
+This module also holds the line-label parsing helpers the other single-prompt critics share;
+their base class, :class:`~criticlab.critics.template.TemplateCritic`, is re-exported here.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 
-from criticlab.critics.prompted import PLACEHOLDERS, fill, load_template
-from criticlab.models.base import GenerateConfig, Generation, LanguageModel, Message
-from criticlab.steps import render_numbered
+from criticlab.critics.template import TemplateCritic
 from criticlab.types import Critique, Overall, Problem, Solution, StepVerdict, Verdict
 
 # -- shared parsing helpers ---------------------------------------------------------------------
@@ -60,67 +57,6 @@ def step_reference(value: str) -> int | None:
     """The 1-based step number named in ``value`` ("Step 3", "3", "step 3 (the sum)")."""
     m = _STEP_REF.search(value)
     return int(m.group(1) or m.group(2)) if m else None
-
-
-# -- a critic that sends one prompt --------------------------------------------------------------
-class TemplateCritic:
-    """An LM critic made of one prompt template and a parser of the model's text. Subclasses
-    set ``name`` and ``default_template`` and implement :meth:`parse`; ``values`` says what
-    fills the template (``{problem}`` and numbered ``{steps}`` by default). ``config`` is the
-    decoding of a single critique (greedy); :meth:`sample` draws several for voting."""
-
-    name = "template"
-    default_template = ""
-    placeholders: Sequence[str] = PLACEHOLDERS
-    default_max_tokens = 1024
-
-    def __init__(
-        self,
-        model: LanguageModel,
-        *,
-        config: GenerateConfig | None = None,
-        template: str | Path | None = None,
-    ) -> None:
-        self.model = model
-        self.config = config or GenerateConfig(temperature=0.0,
-                                               max_tokens=self.default_max_tokens)
-        self.template = load_template(template if template is not None
-                                      else self.default_template, self.placeholders)
-
-    def values(self, problem: Problem, solution: Solution) -> dict[str, str]:
-        return {"problem": problem.question, "steps": render_numbered(solution.steps)}
-
-    def messages(self, problem: Problem, solution: Solution) -> list[Message]:
-        """The exact messages sent to the model."""
-        return [Message("user", fill(self.template, **self.values(problem, solution)))]
-
-    def stop(self, n_steps: int) -> tuple[str, ...]:
-        return ()
-
-    def parse(self, text: str, problem: Problem, solution: Solution) -> Critique:
-        raise NotImplementedError
-
-    async def critique(self, problem: Problem, solution: Solution) -> Critique:
-        return (await self._run(problem, solution, replace(self.config, n=1)))[0]
-
-    async def sample(
-        self, problem: Problem, solution: Solution, n: int, *,
-        temperature: float = 1.0, top_p: float = 0.9,
-    ) -> list[Critique]:
-        """``n`` sampled critiques (for voting)."""
-        config = replace(self.config, n=n, temperature=temperature, top_p=top_p)
-        return await self._run(problem, solution, config)
-
-    async def _run(
-        self, problem: Problem, solution: Solution, config: GenerateConfig
-    ) -> list[Critique]:
-        config = replace(config, stop=config.stop + self.stop(len(solution.steps)))
-        gens = await self.model.generate(self.messages(problem, solution), config)
-        return [self._one(g, problem, solution) for g in gens]
-
-    def _one(self, gen: Generation, problem: Problem, solution: Solution) -> Critique:
-        crit = self.parse(gen.text, problem, solution)
-        return replace(crit, usage=crit.usage + gen.usage)
 
 
 # -- the deliberate format -----------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Premise critique (PCBench, ALGORITHMS.md §2): does the QUESTION itself have a flawed
+"""Premise critique (PCBench: Li et al. 2025, "Don't Take the Premise for Granted: Evaluating
+the Premise Critique Ability of Large Language Models"): does the QUESTION itself have a flawed
 premise (a contradiction between givens, an impossible or false given, missing information)?
 
 Two modes, as PCBench evaluates them:
@@ -27,7 +28,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from criticlab.critics.deliberate import TemplateCritic, label_re, verdict_word
+from criticlab.critics.deliberate import label_re, verdict_word
+from criticlab.critics.template import TemplateCritic
 from criticlab.models.base import GenerateConfig, LanguageModel
 from criticlab.types import Critique, Overall, Problem, Solution, StepVerdict
 

@@ -1,6 +1,6 @@
-"""Principle-first generative reward (DeepSeek-GRM / SPCT, ALGORITHMS.md §2): the model writes
-the principles that matter for this problem, then a critique guided by them, then a pointwise
-``Score: N`` (1-10).
+"""Principle-first generative reward (DeepSeek-GRM with SPCT: Liu et al. 2025, "Inference-Time
+Scaling for Generalist Reward Modeling"): the model writes the principles that matter for this
+problem, then a critique guided by them, then a pointwise ``Score: N`` (1-10).
 
 - One critique (:meth:`PrinciplesCritic.critique`): ``score = N / 10``; the verdict is
   "incorrect" when ``N <= threshold`` (default 5), else "correct". ``first_error`` is ``None``
@@ -23,13 +23,8 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from criticlab.critics.deliberate import (
-    NONE_WORDS,
-    TemplateCritic,
-    label_re,
-    step_reference,
-)
-from criticlab.critics.prompted import fill, load_template
+from criticlab.critics.deliberate import NONE_WORDS, label_re, step_reference
+from criticlab.critics.template import TemplateCritic, fill, load_template
 from criticlab.errors import ConfigError
 from criticlab.models.base import GenerateConfig, LanguageModel, Message
 from criticlab.steps import render_numbered
@@ -150,7 +145,7 @@ class PrinciplesCritic(TemplateCritic):
         body = fill(self.meta_template, problem=problem.question,
                     steps=render_numbered(solution.steps), critique=critique.raw.strip())
         config = GenerateConfig(temperature=0.0, max_tokens=64, seed=self.config.seed)
-        gens = await self.meta_judge.generate([Message("user", body)], config)
+        gens = await self.meta_judge.generate([Message("user", body, problem.images)], config)
         return parse_meta_answer(gens[0].text)
 
     async def keep(self, problem: Problem, solution: Solution,

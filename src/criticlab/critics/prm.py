@@ -32,6 +32,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from criticlab.critics.base import first_incorrect, overall_from_first_error
+from criticlab.critics.template import fill
 from criticlab.errors import ConfigError, ModelError
 from criticlab.metrics import processbench
 from criticlab.types import Critique, Example, Gold, Problem, Result, Solution, StepVerdict, Usage
@@ -45,7 +46,8 @@ class PRMCritic:
     ``kind`` is ``"auto"`` (from the checkpoint's architecture or its adapter's task type),
     ``"token-classification"`` or ``"causal-lm"``. ``good_token``/``bad_token`` (a single-token
     string or a token id) are used by causal-LM PRMs only. ``prefix`` and ``step_format`` are
-    plain templates: ``{question}``; ``{step}`` and ``{n}`` (the 1-based step number).
+    plain templates (filled by :func:`~criticlab.critics.template.fill`, in one pass):
+    ``{question}``; ``{step}`` and ``{n}`` (the 1-based step number).
     """
 
     def __init__(
@@ -102,10 +104,10 @@ class PRMCritic:
 
     def render(self, question: str, steps: Sequence[str]) -> tuple[str, list[int]]:
         """The text the model reads and, per step, the index of its separator's last char."""
-        text = self.prefix.replace("{question}", question)
+        text = fill(self.prefix, question=question)
         ends = []
         for i, step in enumerate(steps):
-            piece = self.step_format.replace("{n}", str(i + 1)).replace("{step}", step)
+            piece = fill(self.step_format, n=str(i + 1), step=step)
             text += (self.joiner if i else "") + piece + self.step_tag
             ends.append(len(text) - 1)
         return text, ends

@@ -1,5 +1,7 @@
-"""Critique-then-score on aspects (UltraFeedback / UltraCM, MM-RLHF; ALGORITHMS.md §2), for
-answers that are not math: per aspect a critique first, then a rating.
+"""Critique-then-score on aspects (UltraCM of Cui et al. 2023, "UltraFeedback: Boosting Language
+Models with Scaled AI Feedback"; Zhang et al. 2025, "MM-RLHF: The Next Step Forward in
+Multimodal LLM Alignment"), for answers that are not math: per aspect a critique first, then
+a rating.
 
 ``problem.question`` is the instruction; the answer is the solution's steps joined by
 newlines. The model writes, per aspect, ``Aspect: name`` / ``Critique: ...`` / ``Rating: N``
@@ -26,7 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from criticlab.critics.deliberate import TemplateCritic, label_re
+from criticlab.critics.deliberate import label_re
+from criticlab.critics.template import TemplateCritic
 from criticlab.errors import ConfigError, InputError
 from criticlab.models.base import GenerateConfig, LanguageModel
 from criticlab.types import Critique, Overall, Problem, Solution, StepVerdict

@@ -1,6 +1,6 @@
-"""Self-evaluation by P(True) (Kadavath et al. 2022, ALGORITHMS.md §2): ask whether a proposed
-answer is true and read the probability of the "True" option from the token logprobs of the
-model's reply, normalised over the two options.
+"""Self-evaluation by P(True) (Kadavath et al. 2022, "Language Models (Mostly) Know What They
+Know"): ask whether a proposed answer is true and read the probability of the "True" option
+from the token logprobs of the model's reply, normalised over the two options.
 
 The prompt (``selfeval.txt``) ends with "Is the proposed answer: (A) True (B) False. The
 proposed answer is:". The reply is generated greedily with ``logprobs`` and ``top_logprobs``
@@ -13,9 +13,10 @@ top list counts as probability 0 (so one option alone gives 1.0 or 0.0).
 
 The :class:`Critique`: ``score = P(True)``, verdict "correct" when ``score >= 0.5``, steps all
 "unknown", no first error. ``parsed=False`` when neither option appears (or the engine gave
-no logprobs). The proposed answer is :func:`~criticlab.critics.answer.solution_answer`, or the
+no logprobs). The proposed answer is :func:`~criticlab.grading.solution_answer`, or the
 whole solution text when it has none. Other answers (Kadavath's "brainstormed" samples) are
-shown first when ``problem.metadata["other_answers"]`` holds a list of strings.
+shown first when ``problem.metadata["other_answers"]`` holds a list of strings. The prompt
+goes with ``problem.images``.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from criticlab.critics.answer import solution_answer
-from criticlab.critics.prompted import fill, load_template
-from criticlab.models.base import GenerateConfig, Generation, LanguageModel, Message, TokenLogprob
+from criticlab.critics.template import TemplateCritic
+from criticlab.grading import solution_answer
+from criticlab.models.base import GenerateConfig, Generation, LanguageModel, TokenLogprob
 from criticlab.types import Critique, Problem, Solution, StepVerdict
 
 PLACEHOLDERS = ("{problem}", "{answer}", "{others}")
@@ -76,12 +77,33 @@ def render_others(others: Sequence[str]) -> str:
     return f"Here are some brainstormed answers:\n{listed}\n"
 
 
-class SelfEvalCritic:
+def parse_p_true(gen: Generation, n_steps: int, critic: str) -> Critique:
+    """The critique one reply gives (see the module docstring), with the reply's usage."""
+    steps = tuple(StepVerdict(i, "unknown") for i in range(n_steps))
+    if gen.logprobs is None:
+        return Critique(steps, raw=gen.text, parsed=False, critic=critic,
+                        usage=gen.usage, feedback="unparsed: the engine gave no logprobs")
+    p = p_true(gen.logprobs)
+    if p is None:
+        return Critique(steps, raw=gen.text, parsed=False, critic=critic,
+                        usage=gen.usage,
+                        feedback="unparsed: neither (A) nor (B) among the top logprobs")
+    return Critique(steps, None, "correct" if p >= 0.5 else "incorrect",
+                    f"P(True) = {p:.3f}", score=p, raw=gen.text, critic=critic,
+                    usage=gen.usage)
+
+
+class SelfEvalCritic(TemplateCritic):
     """P(True) self-evaluation (see the module docstring). ``top_logprobs``: how many
     alternatives the engine reports per position; ``max_tokens``: how many reply positions
-    may be searched for an option. It judges the final answer only, never the steps."""
+    may be searched for an option. It judges the final answer only, never the steps. It
+    does not :meth:`sample`: P(True) is read from one greedy reply's logprobs."""
 
     name = "selfeval"
+    default_template = "selfeval.txt"
+    placeholders = PLACEHOLDERS
+    # Not a SamplingCritic: votes over resampled P(True) readings would repeat one number.
+    sample = None  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -92,36 +114,21 @@ class SelfEvalCritic:
         template: str | Path | None = None,
         seed: int | None = 0,
     ) -> None:
-        self.model = model
-        self.config = GenerateConfig(temperature=0.0, max_tokens=max_tokens, seed=seed,
-                                     logprobs=True, top_logprobs=top_logprobs)
-        self.template = load_template(template if template is not None else "selfeval.txt",
-                                      PLACEHOLDERS)
+        config = GenerateConfig(temperature=0.0, max_tokens=max_tokens, seed=seed,
+                                logprobs=True, top_logprobs=top_logprobs)
+        super().__init__(model, config=config, template=template)
 
-    def messages(self, problem: Problem, solution: Solution) -> list[Message]:
-        """The exact messages sent to the model."""
+    def values(self, problem: Problem, solution: Solution) -> dict[str, str]:
         answer = solution_answer(solution) or "\n".join(solution.steps)
         others = problem.metadata.get("other_answers") or ()
         if isinstance(others, str) or not all(isinstance(o, str) for o in others):
             others = ()
-        body = fill(self.template, problem=problem.question.strip(), answer=answer.strip(),
-                    others=render_others(list(others)))
-        return [Message("user", body)]
+        return {"problem": problem.question.strip(), "answer": answer.strip(),
+                "others": render_others(list(others))}
 
-    async def critique(self, problem: Problem, solution: Solution) -> Critique:
-        gens = await self.model.generate(self.messages(problem, solution), self.config)
-        return self.parse(gens[0], len(solution.steps))
+    def read(self, gen: Generation, problem: Problem, solution: Solution) -> Critique:
+        return parse_p_true(gen, len(solution.steps), self.name)
 
-    def parse(self, gen: Generation, n_steps: int) -> Critique:
-        steps = tuple(StepVerdict(i, "unknown") for i in range(n_steps))
-        if gen.logprobs is None:
-            return Critique(steps, raw=gen.text, parsed=False, critic=self.name,
-                            usage=gen.usage, feedback="unparsed: the engine gave no logprobs")
-        p = p_true(gen.logprobs)
-        if p is None:
-            return Critique(steps, raw=gen.text, parsed=False, critic=self.name,
-                            usage=gen.usage,
-                            feedback="unparsed: neither (A) nor (B) among the top logprobs")
-        return Critique(steps, None, "correct" if p >= 0.5 else "incorrect",
-                        f"P(True) = {p:.3f}", score=p, raw=gen.text, critic=self.name,
-                        usage=gen.usage)
+    def parse(self, text: str, problem: Problem, solution: Solution) -> Critique:
+        """Text alone carries no logprobs: always unparsed (:meth:`read` reads a reply)."""
+        return parse_p_true(Generation(text), len(solution.steps), self.name)

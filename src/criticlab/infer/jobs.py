@@ -8,13 +8,13 @@ never shown to the actor or the critic.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from criticlab.critics.answer import same_answer, solution_answer
 from criticlab.critics.base import Critic
 from criticlab.errors import ConfigError, InputError
+from criticlab.grading import same_answer, solution_answer
 from criticlab.infer.refine import (
     BestRefiner,
     GlobalRefiner,
@@ -27,7 +27,7 @@ from criticlab.infer.refine import (
 from criticlab.infer.repair import RepairRefiner
 from criticlab.infer.search import search_loop
 from criticlab.infer.select import METHODS, majority_vote, select
-from criticlab.jobs import Engines, EngineSpec, in_run_dir, run_items, write_jsonl
+from criticlab.jobs import Engines, EngineSpec, Ticker, in_run_dir, run_items, write_jsonl
 from criticlab.metrics import closed_loop
 from criticlab.models.base import GenerateConfig
 from criticlab.store import Store
@@ -40,6 +40,12 @@ EXPANSIONS = ("global", "local", "repair")
 
 @dataclass(frozen=True)
 class RefineConfig:
+    KIND: ClassVar[str] = "refine"
+    VARIANTS: ClassVar[tuple[str, ...]] = ()
+    IDENTITY: ClassVar[tuple[str, ...]] = (
+        "data", "critic", "strategy", "rounds", "draft", "budget", "expand", "engines.model",
+        "engines.actor", "engines.base_url", "engines.max_tokens")
+
     data: str
     out: Path
     critic: str = "arithmetic"
@@ -68,6 +74,12 @@ class RefineConfig:
 
 @dataclass(frozen=True)
 class SelectConfig:
+    KIND: ClassVar[str] = "select"
+    VARIANTS: ClassVar[tuple[str, ...]] = ()
+    IDENTITY: ClassVar[tuple[str, ...]] = (
+        "data", "n", "method", "critic", "aggregate", "k", "temperature", "engines.model",
+        "engines.actor", "engines.base_url", "engines.max_tokens")
+
     data: str
     out: Path
     n: int = 8
@@ -139,7 +151,7 @@ def run_refine(config: RefineConfig, progress: Callable[[int, int], None] | None
     if config.draft == "given" and any(ex.solution is None for ex in examples):
         raise InputError("--draft given, but some problems have no solution", path=config.data)
 
-    async def main(store: Store) -> dict[str, Any]:
+    async def main(store: Store, key: str) -> dict[str, Any]:
         engines = Engines(config.engines, store)
         critic = engines.critic(config.critic)
         refiner = _refiner(config, engines, critic)
@@ -159,9 +171,9 @@ def run_refine(config: RefineConfig, progress: Callable[[int, int], None] | None
                     draft=draft, actor=actor, solve_config=solve_cfg)
             return t.to_dict()
 
+        tick = Ticker(len(examples), progress)
         try:
-            done, errors = await run_items(store, "refine", examples, work, config.engines,
-                                           progress)
+            done, errors = await run_items(store, key, examples, work, config.engines, tick)
         finally:
             await engines.aclose()
         trajs = [Trajectory.from_dict(done[ex.problem.id]) for ex in examples
@@ -169,14 +181,15 @@ def run_refine(config: RefineConfig, progress: Callable[[int, int], None] | None
         correct = [[is_right(t.problem, r.solution) for r in t.rounds] for t in trajs]
         metrics = closed_loop(correct, [t.usage for t in trajs])
         metrics.update({"errors": len(errors), "complete": len(done) == len(examples),
-                        "this_run": engines.stats(), "strategy": config.strategy,
+                        "this_run": {**engines.stats(), "resumed_items": tick.resumed},
+                        "strategy": config.strategy,
                         "critic": config.critic, "setting": setting(config, use_given),
                         # RealCritic's closed-loop score: accuracy of the corrected answers
                         "realcritic_score": metrics["transitions"]["acc_after"]})
         write_jsonl(config.out / "trajectories.jsonl", (t.to_dict() for t in trajs))
         return metrics
 
-    return in_run_dir(config.out, asdict(config), main)
+    return in_run_dir(config, main)
 
 
 def select_work(config: SelectConfig, engines: Engines
@@ -230,16 +243,16 @@ def run_select(config: SelectConfig, progress: Callable[[int, int], None] | None
     writes ``selections.jsonl`` and ``metrics.json`` (see :func:`finish_select`)."""
     examples = load_problems(config.data, config.limit)
 
-    async def main(store: Store) -> dict[str, Any]:
+    async def main(store: Store, key: str) -> dict[str, Any]:
         engines = Engines(config.engines, store)
         work = select_work(config, engines)
+        tick = Ticker(len(examples), progress)
         try:
-            done, errors = await run_items(store, "select", examples, work, config.engines,
-                                           progress)
+            done, errors = await run_items(store, key, examples, work, config.engines, tick)
         finally:
             await engines.aclose()
         metrics = finish_select(config, examples, done, errors)
-        metrics["this_run"] = engines.stats()
+        metrics["this_run"] = {**engines.stats(), "resumed_items": tick.resumed}
         return metrics
 
-    return in_run_dir(config.out, asdict(config), main)
+    return in_run_dir(config, main)

@@ -11,10 +11,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from criticlab.critics.answer import extract_answer
 from criticlab.critics.base import Critic
 from criticlab.critics.prompted import fill, load_template
 from criticlab.errors import ConfigError
+from criticlab.grading import extract_answer
 from criticlab.models.base import GenerateConfig, LanguageModel, Message
 from criticlab.steps import render_numbered, split_steps
 from criticlab.types import Critique, Problem, Solution, Usage

@@ -9,10 +9,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from criticlab.critics.answer import same_answer, solution_answer
 from criticlab.critics.base import Critic
 from criticlab.critics.ensemble import SamplingCritic
 from criticlab.errors import ConfigError
+from criticlab.grading import same_answer, solution_answer
 from criticlab.infer.refine import accepts, critique_score
 from criticlab.types import Critique, Problem, Solution
 

@@ -3,7 +3,7 @@
 answer is checked against the reference answer.
 
 A *rollout* of prefix ``i`` is one completion of the solution from ``steps[:i+1]``; its final
-answer is compared with the reference by :func:`criticlab.critics.answer.same_answer`. The
+answer is compared with the reference by :func:`criticlab.grading.same_answer`. The
 prefix's hard label is 1 when some rollout reaches the reference, its soft label is the
 fraction that do (:class:`StepLabel`).
 
@@ -44,15 +44,15 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from criticlab.critics.answer import same_answer, solution_answer
 from criticlab.critics.prompted import fill, load_template
 from criticlab.errors import ConfigError, InputError
+from criticlab.grading import same_answer, solution_answer
 from criticlab.infer.refine import to_solution
-from criticlab.jobs import map_resumable, write_json, write_jsonl
+from criticlab.jobs import Ticker, map_resumable, open_run, write_json, write_jsonl
 from criticlab.models.base import GenerateConfig, LanguageModel, Message
 from criticlab.steps import render_numbered
 from criticlab.store import CachedModel, Store
@@ -225,6 +225,11 @@ class MCConfig:
     rollouts (``base_url`` for ``openai:``); ``rollouts``: completions per prefix;
     ``method``: ``per-step`` (every step) or ``binary`` (the first error only)."""
 
+    KIND: ClassVar[str] = "label-mc"
+    IDENTITY: ClassVar[tuple[str, ...]] = (
+        "data", "actor", "base_url", "rollouts", "temperature", "max_tokens", "seed")
+    VARIANTS: ClassVar[tuple[str, ...]] = ("method",)  # both methods share the rollouts
+
     data: str
     out: Path
     actor: str = "embedded"
@@ -254,10 +259,6 @@ class MCConfig:
         return GenerateConfig(n=self.rollouts, temperature=self.temperature, seed=self.seed,
                               max_tokens=self.max_tokens)
 
-    def run_name(self, actor: str) -> str:
-        """The store's run key: results of other settings are never read back as these."""
-        return (f"mc:{self.method}:{actor}:n={self.rollouts}:t={self.temperature}"
-                f":max_tokens={self.max_tokens}:seed={self.seed}")
 
 
 def _load(config: MCConfig) -> list[Example]:
@@ -283,18 +284,16 @@ def label_mc(config: MCConfig, progress: Callable[[int, int], None] | None = Non
     finished solutions back and sends no request that is stored. ``progress(done, total)``
     is called once per solution."""
     examples = _load(config)
-    config.out.mkdir(parents=True, exist_ok=True)
-    write_json(config.out / "config.json",
-               {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()})
+    key = open_run(config, None if model is None else {"engine": model.name})
     started = time.monotonic()
     with Store(config.out / "store.sqlite") as store:
-        metrics = asyncio.run(_main(config, examples, store, model, progress))
+        metrics = asyncio.run(_main(config, examples, store, key, model, progress))
     metrics["elapsed_s"] = time.monotonic() - started
     write_json(config.out / "metrics.json", metrics)
     return metrics
 
 
-async def _main(config: MCConfig, examples: Sequence[Example], store: Store,
+async def _main(config: MCConfig, examples: Sequence[Example], store: Store, key: str,
                 model: LanguageModel | None, progress: Callable[[int, int], None] | None
                 ) -> dict[str, Any]:
     if model is None:
@@ -306,19 +305,13 @@ async def _main(config: MCConfig, examples: Sequence[Example], store: Store,
     else:
         actor = CachedModel(model, store)
     gen = config.generate_config()
-    count = [0]
-
-    def tick(key: str, row: object, error: str | None, resumed: bool) -> None:
-        count[0] += 1
-        if progress:
-            progress(count[0], len(examples))
-
+    tick = Ticker(len(examples), progress)
     async def work(ex: Example) -> dict[str, Any]:
         return await label_example(actor, ex, config.method, config.rollouts, gen)
 
     try:
         done, errors = await map_resumable(
-            store, config.run_name(actor.name), [(ex.problem.id, ex) for ex in examples], work,
+            store, key, [(ex.problem.id, ex) for ex in examples], work,
             concurrency=config.concurrency, on_result=tick)
     finally:
         if model is None:
@@ -329,7 +322,8 @@ async def _main(config: MCConfig, examples: Sequence[Example], store: Store,
     metrics.update({"method": config.method, "actor": actor.name, "rollouts": config.rollouts,
                     "errors": len(errors), "complete": len(done) == len(examples),
                     "this_run": {"engine_calls": actor.stats.calls,
-                                 "store_hits": actor.stats.hits}})
+                                 "store_hits": actor.stats.hits,
+                                 "resumed_items": tick.resumed}})
     return metrics
 
 

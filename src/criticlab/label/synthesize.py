@@ -10,13 +10,13 @@ rejected).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from criticlab.critics.ensemble import SamplingCritic
 from criticlab.errors import ConfigError, InputError
-from criticlab.jobs import Engines, EngineSpec, in_run_dir, run_items, write_jsonl
+from criticlab.jobs import Engines, EngineSpec, Ticker, in_run_dir, run_items, write_jsonl
 from criticlab.label.export import gold_first_error
 from criticlab.metrics import critique_prediction
 from criticlab.store import Store
@@ -25,6 +25,12 @@ from criticlab.types import Critique, Example
 
 @dataclass(frozen=True)
 class SynthConfig:
+    KIND: ClassVar[str] = "label-synth"
+    VARIANTS: ClassVar[tuple[str, ...]] = ()
+    IDENTITY: ClassVar[tuple[str, ...]] = (
+        "data", "critic", "samples", "temperature", "engines.model", "engines.base_url",
+        "engines.max_tokens")
+
     data: str
     out: Path
     critic: str = "processbench"
@@ -54,7 +60,7 @@ def label_synth(config: SynthConfig, progress: Callable[[int, int], None] | None
         raise InputError(f"{len(bad)} items have no solution or no label (first: {bad[0]})",
                          path=config.data, field="label")
 
-    async def main(store: Store) -> dict[str, Any]:
+    async def main(store: Store, key: str) -> dict[str, Any]:
         engines = Engines(config.engines, store)
         critic = engines.critic(config.critic)
         if not isinstance(critic, SamplingCritic):
@@ -67,9 +73,9 @@ def label_synth(config: SynthConfig, progress: Callable[[int, int], None] | None
             return {"example": ex.to_dict(), "critiques": [c.to_dict() for c in crits],
                     "kept": kept(crits, gold_first_error(ex))}
 
+        tick = Ticker(len(examples), progress)
         try:
-            done, errors = await run_items(store, "synth", examples, work, config.engines,
-                                           progress)
+            done, errors = await run_items(store, key, examples, work, config.engines, tick)
         finally:
             await engines.aclose()
         rows = [done[ex.problem.id] for ex in examples if ex.problem.id in done]
@@ -81,9 +87,9 @@ def label_synth(config: SynthConfig, progress: Callable[[int, int], None] | None
                 "items_with_a_kept_critique": sum(1 for r in rows if r["kept"]),
                 "unparsed": sum(1 for r in rows for c in r["critiques"] if not c["parsed"]),
                 "errors": len(errors), "complete": len(done) == len(examples),
-                "this_run": engines.stats()}
+                "this_run": {**engines.stats(), "resumed_items": tick.resumed}}
 
-    return in_run_dir(config.out, asdict(config), main)
+    return in_run_dir(config, main)
 
 
 def read_critiques(path: Path) -> tuple[list[Example], dict[str, list[Critique]],

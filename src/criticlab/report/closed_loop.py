@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from criticlab.critics.answer import solution_answer
+from criticlab.grading import solution_answer
 from criticlab.infer.refine import Round
 from criticlab.report import charts
 from criticlab.report.blocks import (

@@ -7,7 +7,7 @@ Reading checks the structure and raises one :class:`~criticlab.errors.InputError
 line and field for the first bad value.
 
 Whether an answer is right is judged against the problem's reference answer the way the jobs
-judge it (:func:`~criticlab.critics.answer.same_answer`); the report needs it per item (which
+judge it (:func:`~criticlab.grading.same_answer`); the report needs it per item (which
 trajectories were fixed, which selections were right), not only the totals in metrics.json.
 """
 
@@ -19,8 +19,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from criticlab.critics.answer import same_answer, solution_answer
 from criticlab.errors import InputError
+from criticlab.grading import same_answer, solution_answer
 from criticlab.infer.refine import Trajectory
 from criticlab.metrics import closed_loop
 from criticlab.report.jsonio import (

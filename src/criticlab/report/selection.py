@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from criticlab.critics.answer import same_answer, solution_answer
+from criticlab.grading import same_answer, solution_answer
 from criticlab.report import charts
 from criticlab.report.blocks import (
     Row,

@@ -1,14 +1,15 @@
 """Step-label (PRM) training on the ``prompt`` / ``completions`` / ``labels`` rows of
 ``criticlab label export --format stepwise`` (TRL's stepwise-supervision format).
 
-TRL 1.16 no longer ships a PRMTrainer, so this is a small one (DESIGN rule 9), in
-Math-Shepherd's form: the causal LM itself scores steps. The input is the question, a
-newline, then each step followed by ``step_separator``; at the last token of each separator
-the model's logits for two label tokens (``good_token``, ``bad_token``) are a two-way
-classifier, trained by cross-entropy at those positions only (:func:`step_loss`); every
-other position is ignored. The model stays a causal LM, so ``load_causal_lm(out)`` reloads
-it and :func:`step_scores` reads P(good) per step from it. The optimizer loop is
-transformers' ``Trainer``; only the loss and the batching are ours.
+TRL 1.16 no longer ships a PRMTrainer, so criticlab has its own small one rather than pin an
+old TRL. It follows Math-Shepherd (Wang et al. 2024, "Math-Shepherd: Verify and Reinforce LLMs
+Step-by-step without Human Annotations"): the causal LM itself scores steps. The input is the
+question, a newline, then each step followed by ``step_separator``; at the last token of each
+separator the model's logits for two label tokens (``good_token``, ``bad_token``) are a two-way
+classifier, trained by cross-entropy at those positions only (:func:`step_loss`); every other
+position is ignored. The model stays a causal LM, so ``load_causal_lm(out)`` reloads it and
+:func:`step_scores` reads P(good) per step from it. The optimizer loop is transformers'
+``Trainer``; only the loss and the batching are ours.
 """
 
 from __future__ import annotations

@@ -29,9 +29,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from criticlab.critics.answer import same_answer, solution_answer
 from criticlab.critics.prompted import STYLES
 from criticlab.errors import ConfigError
+from criticlab.grading import same_answer, solution_answer
 from criticlab.metrics import critique_prediction
 from criticlab.models.base import GenerateConfig, LanguageModel
 from criticlab.types import Critique, Problem, Solution
