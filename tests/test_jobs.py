@@ -95,3 +95,58 @@ def test_a_run_directory_from_before_kinds_still_resumes(tmp_path):
     del old["kind"]
     path.write_text(json.dumps(old))
     assert run_refine(config)["this_run"]["resumed_items"] == 2
+
+
+# -- bad records among good ones: every job runs the good ones, then reports the bad ----------
+MIXED = [
+    json.dumps(SLIPPED[0]),
+    "{broken",
+    json.dumps({"id": "noref", "problem": "q", "steps": ["1 + 1 = 2"]}),
+    json.dumps({"id": "bare", "problem": "q", "reference_answer": "2"}),
+    json.dumps(SLIPPED[1]),
+]
+
+
+def _cli(*args, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COLUMNS": "200", "CRITICLAB_STORE": str(tmp_path / "s.sqlite")}
+    return subprocess.run([sys.executable, "-m", "criticlab", *args], capture_output=True,
+                          text=True, cwd=ROOT, env=env, timeout=300)
+
+
+@pytest.mark.parametrize("cmd,rows,good,errors", [
+    (["eval", "{data}", "--critic", "arithmetic", "--out", "{out}"], "results.jsonl",
+     ["a", "noref", "b"],  # eval needs no reference answer
+     ["{data}:2: invalid JSON", "{data}: steps: bare has no solution to critique"]),
+    (["refine", "{data}", "--critic", "arithmetic", "--strategy", "repair", "--draft", "given",
+      "--out", "{out}"], "trajectories.jsonl", ["a", "b"],
+     ["{data}:2: invalid JSON", "{data}: reference_answer: noref has no reference answer",
+      "{data}: steps: bare has no solution to refine (--draft given)"]),
+])
+def test_jobs_run_the_good_records_and_report_the_bad(cmd, rows, good, errors, tmp_path):
+    data, out = tmp_path / "mixed.jsonl", tmp_path / "run"
+    data.write_text("\n".join(MIXED) + "\n")
+    p = _cli(*[a.format(data=data, out=out) for a in cmd], tmp_path=tmp_path)
+    assert p.returncode == 2, p.stderr
+    assert "Traceback" not in p.stderr
+    lines = [x for x in p.stderr.splitlines() if x.startswith("error:")]
+    for want in errors:
+        assert any(want.format(data=data) in x for x in lines), (want, lines)
+    written = [json.loads(x) for x in (out / rows).read_text().splitlines()]
+    ids = [r["example"]["problem"]["id"] if "example" in r else r["problem"]["id"]
+           for r in written]
+    assert ids == good
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["input_errors"]) == len(errors)
+
+
+def test_a_file_with_no_good_record_is_refused_before_any_run(tmp_path):
+    data = tmp_path / "bad.jsonl"
+    data.write_text("{broken\n")
+    p = _cli("eval", str(data), "--critic", "arithmetic", "--out", str(tmp_path / "run"),
+             tmp_path=tmp_path)
+    assert p.returncode == 2 and f"error: {data}:1: invalid JSON" in p.stderr
+    assert not (tmp_path / "run").exists()

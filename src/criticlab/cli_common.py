@@ -83,8 +83,19 @@ def run_job(title: str, out_dir: Path, job: Callable[[Tick], dict[str, Any]], *,
     bar, tick = job_progress()
     with bar:
         metrics = job(tick)
+    bad = metrics.pop("input_errors", [])
     print_metrics(title, shown(metrics) if shown else metrics)
     err.print(f"results in {escape(str(out_dir))}/{note}")
+    report_input_errors(bad)
+
+
+def report_input_errors(errors: list[str]) -> None:
+    """The records a job skipped as bad, one located error line each (after its results),
+    and exit code 2."""
+    for e in errors:
+        error_line(e)
+    if errors:
+        raise typer.Exit(EXIT_INPUT)
 
 
 def print_metrics(title: str, metrics: dict[str, object]) -> None:

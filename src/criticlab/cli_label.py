@@ -22,10 +22,11 @@ from criticlab.cli_common import (
     check_executor,
     err,
     out,
+    report_input_errors,
     run_job,
     slug,
 )
-from criticlab.errors import ConfigError
+from criticlab.errors import ConfigError, InputError
 
 label_app = typer.Typer(no_args_is_help=True, help="Make critique data and export it.")
 
@@ -59,6 +60,7 @@ def inject_cmd(
     err.print(f"{stats.records} records ({stats.correct} correct, "
               f"{stats.records - stats.correct} with an injected error) from {stats.problems} "
               f"problems ({stats.skipped} skipped) written to {out_file}")
+    report_input_errors(stats.input_errors)
 
 
 @label_app.command("mc")
@@ -141,6 +143,7 @@ def export_cmd(
     from criticlab.label.export import rows_for, write_rows
 
     critiques = None
+    bad: list[InputError] = []
     if data.endswith("critiques.jsonl"):
         from criticlab.label.synthesize import read_critiques
 
@@ -149,7 +152,7 @@ def export_cmd(
     else:
         from criticlab.benchmarks import load_benchmark
 
-        examples = load_benchmark(data, limit=limit)
+        examples = load_benchmark(data, limit=limit, errors=bad)
     if limit is not None:
         examples = examples[:limit]
     if not examples:
@@ -158,6 +161,7 @@ def export_cmd(
     path = write_rows(rows, out_file, dataset=not no_dataset)
     err.print(f"{len(rows)} {fmt} rows written to {path}"
               + ("" if no_dataset else f" and {path.with_suffix('')}/"))
+    report_input_errors([str(e) for e in bad])
 
 
 def _flat(metrics: dict[str, object]) -> dict[str, object]:

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from criticlab.critics.base import Critic
 from criticlab.errors import ConfigError, InputError
-from criticlab.jobs import map_resumable, open_run, write_json, write_jsonl
+from criticlab.jobs import input_errors, keep_good, map_resumable, open_run, write_json, write_jsonl
 from criticlab.metrics import compute_metrics, prediction
 from criticlab.store import CachedModel, Store
 from criticlab.types import Example, Result, Usage
@@ -108,33 +108,34 @@ def evaluate(
         from criticlab.registry import check_names
 
         check_names(config.critic, config.model, template=config.template)
-    items, key = prepare_run(config, examples, critic)
+    items, key, errors = prepare_run(config, examples, critic)
     with Store(config.out / "store.sqlite") as store:
-        return asyncio.run(_evaluate(config, items, key, critic, store, progress))
+        return asyncio.run(_evaluate(config, items, key, critic, store, progress, errors))
 
 
 def prepare_run(config: EvalConfig, examples: Sequence[Example] | None,
-                critic: Critic | None = None) -> tuple[list[Example], str]:
-    """The run's items (the config's benchmark unless given, up to ``limit``, ids unique) and
-    the store's key for them, after checking that ``config.out`` may hold this run and
-    recording its config there (:func:`criticlab.jobs.open_run`). A critic object given in
-    place of the config's name is part of the key."""
+                critic: Critic | None = None) -> tuple[list[Example], str, list[InputError]]:
+    """The run's items (the config's benchmark unless given, up to ``limit``, ids unique),
+    the store's key for them, and the records skipped as bad (reported with the results),
+    after checking that ``config.out`` may hold this run and recording its config there
+    (:func:`criticlab.jobs.open_run`). A critic object given in place of the config's name
+    is part of the key."""
+    errors: list[InputError] = []
     if examples is None:
         from criticlab.benchmarks import load_benchmark
 
-        examples = load_benchmark(config.benchmark, limit=config.limit)
+        examples = load_benchmark(config.benchmark, limit=config.limit, errors=errors)
     elif config.limit is not None:
         examples = list(examples)[: config.limit]
+    examples = keep_good(examples, errors, lambda ex: None if ex.solution is not None else (
+        InputError(f"{ex.problem.id} has no solution to critique (give 'steps' or 'solution')",
+                   path=config.benchmark, field="steps")))
     ids = [ex.problem.id for ex in examples]
-    bare = next((ex.problem.id for ex in examples if ex.solution is None), None)
-    if bare is not None:
-        raise InputError(f"{bare} has no solution to critique (give 'steps' or 'solution')",
-                         path=config.benchmark, field="steps")
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise ConfigError(f"{config.benchmark}: the item id {dup!r} occurs more than once")
     extra = None if critic is None else {"critic_object": getattr(critic, "name", repr(critic))}
-    return list(examples), open_run(config, extra)
+    return examples, open_run(config, extra), errors
 
 
 class Collector:
@@ -143,9 +144,11 @@ class Collector:
     and the Ray one, so both finish a run the same way."""
 
     def __init__(self, config: EvalConfig, examples: list[Example],
-                 progress: Callable[[EvalProgress], None] | None) -> None:
+                 progress: Callable[[EvalProgress], None] | None,
+                 errors: Sequence[InputError] = ()) -> None:
         self.config = config
         self.examples = examples
+        self.errors = errors
         self.progress = progress
         self.started = time.monotonic()
         self.state = EvalProgress(total=len(examples))
@@ -172,6 +175,7 @@ class Collector:
             "benchmark": self.config.benchmark, "critic": self.config.critic,
             "model": self.config.model, "complete": complete,
             "elapsed_s": time.monotonic() - self.started, **extra,
+            **input_errors(self.errors),
         })
         write_jsonl(self.config.out / "results.jsonl", (r.to_dict() for r in ordered))
         write_json(self.config.out / "metrics.json", metrics)
@@ -185,8 +189,9 @@ async def _evaluate(
     critic: Critic | None,
     store: Store,
     progress: Callable[[EvalProgress], None] | None,
+    errors: Sequence[InputError] = (),
 ) -> EvalRun:
-    collect = Collector(config, examples, progress)
+    collect = Collector(config, examples, progress, errors)
     models: list[CachedModel] = []
     built: list[Critic] = [critic] if critic is not None else []
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from criticlab.critics.base import Critic
-from criticlab.errors import ConfigError, ModelError
+from criticlab.errors import ConfigError, InputError, ModelError
 from criticlab.store import CachedModel, Store
 from criticlab.types import Example
 
@@ -139,6 +139,30 @@ class Engines:
     def stats(self) -> dict[str, int]:
         return {"engine_calls": sum(m.stats.calls for m in self.built.values()),
                 "store_hits": sum(m.stats.hits for m in self.built.values())}
+
+
+def keep_good(examples: Sequence[Example], errors: list[InputError],
+              why: Callable[[Example], InputError | None]) -> list[Example]:
+    """The examples a job can run: those ``why`` finds nothing wrong with; the others' errors
+    are appended to ``errors`` (read errors may already be there), to be reported with the
+    results. When no example is left but some were refused, the first error is raised: there
+    is nothing to run."""
+    good = []
+    for ex in examples:
+        problem = why(ex)
+        if problem is None:
+            good.append(ex)
+        else:
+            errors.append(problem)
+    if not good and errors:
+        raise errors[0]
+    return good
+
+
+def input_errors(errors: Sequence[InputError]) -> dict[str, Any]:
+    """The metrics entry that reports a job's skipped records (the CLI prints each one as a
+    located error line and exits 2)."""
+    return {"input_errors": [str(e) for e in errors]} if errors else {}
 
 
 class Ticker:

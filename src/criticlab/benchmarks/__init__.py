@@ -49,20 +49,30 @@ _PROCESSBENCH_FIELDS = ("problem", "steps", "label", "final_answer_correct", "ge
 
 
 def load_benchmark(spec: str, *, limit: int | None = None,
-                   data_dir: str | os.PathLike[str] | None = None) -> list[Example]:
+                   data_dir: str | os.PathLike[str] | None = None,
+                   errors: list[InputError] | None = None) -> list[Example]:
     """The examples of ``spec`` (a name from :data:`SPECS` or a file path), in order, the
     first ``limit`` of them when given (only as much data as that needs is read).
 
     Raises ``ConfigError`` for an unknown spec or when the data is neither local nor
-    reachable on the hub, and ``InputError`` (file, line, field) at the first bad record.
+    reachable on the hub, and ``InputError`` (file, line, field) at the first bad record;
+    with ``errors`` given, bad records are appended there and skipped instead (the caller
+    reports them), unless no record is good: then the first is raised.
     Does not download anything when the data folder has the file."""
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)
                               or limit < 0):
         raise ConfigError(f"limit must be a whole number >= 0, got {limit!r}")
-    return list(islice(unique_ids(_examples(spec, data_dir)), limit))
+    found: list[InputError] = []
+    examples = list(islice(unique_ids(_examples(spec, data_dir, found)), limit))
+    if found and (errors is None or not examples):
+        raise found[0]
+    if errors is not None:
+        errors.extend(found)
+    return examples
 
 
-def _examples(spec: str, data_dir: str | os.PathLike[str] | None) -> Iterator[Example]:
+def _examples(spec: str, data_dir: str | os.PathLike[str] | None,
+              errors: list[InputError]) -> Iterator[Example]:
     name, colon, part = spec.strip().partition(":")
     name, part = name.lower(), part.strip().lower()
     if name == "processbench":
@@ -76,7 +86,7 @@ def _examples(spec: str, data_dir: str | os.PathLike[str] | None) -> Iterator[Ex
         return prmbench.examples(spec, data_dir)
     if spec.endswith((".json", ".jsonl")) or "/" in spec or os.sep in spec \
             or Path(spec).is_file():
-        return load_file(spec)
+        return load_file(spec, errors)
     raise ConfigError(f"unknown benchmark {spec!r}: use one of {', '.join(SPECS)}, "
                       "or a path to a .json/.jsonl file")
 
@@ -88,29 +98,34 @@ def _choose(spec: str, part: str, options: tuple[str, ...]) -> str:
     return part
 
 
-def load_file(path: str) -> Iterator[Example]:
+def load_file(path: str, errors: list[InputError] | None = None) -> Iterator[Example]:
     """The examples of a benchmark file, whose format is told by its first record: PRMBench
     (``original_process``/``modified_process``), ProcessBench (``problem``, ``steps``,
     ``label``, ``final_answer_correct``, ``generator``; the subset is the file's stem),
     GSM8K (``question`` and ``answer``, no steps), else criticlab's own format. Raises
-    ``InputError`` at the first bad record, as it is reached."""
+    ``InputError`` at the first bad record, as it is reached (or, with ``errors``, appends
+    each there and goes on)."""
     records = list(iter_raw(path, read_text(path)))
     first = next((rec for _, rec in records if not isinstance(rec, InputError)), None)
     stem = Path(path).stem
     if isinstance(first, Mapping):
         if any(k in first for k in prmbench.MARKERS):
-            return convert(path, iter(records), prmbench.converter)
+            return convert(path, iter(records), prmbench.converter, errors)
         if all(k in first for k in _PROCESSBENCH_FIELDS):
-            return convert(path, iter(records), processbench.converter(stem))
+            return convert(path, iter(records), processbench.converter(stem), errors)
         if "question" in first and "answer" in first and not (
             "steps" in first or "solution" in first
         ):
-            return convert(path, iter(records), gsm8k.converter(stem))
-    return _strict(read_examples(path))
+            return convert(path, iter(records), gsm8k.converter(stem), errors)
+    return _strict(read_examples(path), errors)
 
 
-def _strict(items: Iterator[Example | InputError]) -> Iterator[Example]:
+def _strict(items: Iterator[Example | InputError],
+            errors: list[InputError] | None) -> Iterator[Example]:
     for item in items:
         if isinstance(item, InputError):
-            raise item
+            if errors is None:
+                raise item
+            errors.append(item)
+            continue
         yield item

@@ -94,23 +94,31 @@ def _hub_records(spec: str, source: Source, looked: str) -> Records:
 
 
 def convert(origin: str, records: Records,
-            fn: Callable[[Mapping[str, Any], int], Iterable[Example]]) -> Iterator[Example]:
-    """Apply ``fn(record, line)`` to each record. The first bad record raises an
-    ``InputError`` located at ``origin:line``; a benchmark is not scored on a subset of its
-    records by accident."""
+            fn: Callable[[Mapping[str, Any], int], Iterable[Example]],
+            errors: list[InputError] | None = None) -> Iterator[Example]:
+    """Apply ``fn(record, line)`` to each record. A bad record is an ``InputError`` located at
+    ``origin:line``: raised, so a benchmark is not scored on a subset of its records by
+    accident, unless ``errors`` is given: then it is appended there and skipped (the caller
+    reports it)."""
     count = 0
     for line, rec in records:
         count += 1
-        if isinstance(rec, InputError):
-            raise rec
-        if not isinstance(rec, Mapping):
-            raise InputError(f"a record must be a JSON object, not {type(rec).__name__}",
-                             path=origin, line=line)
         try:
-            examples = list(fn(rec, line))
+            if isinstance(rec, InputError):
+                raise rec
+            if not isinstance(rec, Mapping):
+                raise InputError(f"a record must be a JSON object, not {type(rec).__name__}",
+                                 path=origin, line=line)
+            try:
+                examples = list(fn(rec, line))
+            except InputError as e:
+                e.path, e.line = origin, line
+                raise
         except InputError as e:
-            e.path, e.line = origin, line
-            raise
+            if errors is None:
+                raise
+            errors.append(e)
+            continue
         yield from examples
     if count == 0:
         raise InputError("no records (the file is empty)", path=origin)

@@ -27,7 +27,16 @@ from criticlab.infer.refine import (
 from criticlab.infer.repair import RepairRefiner
 from criticlab.infer.search import search_loop
 from criticlab.infer.select import METHODS, majority_vote, select
-from criticlab.jobs import Engines, EngineSpec, Ticker, in_run_dir, run_items, write_jsonl
+from criticlab.jobs import (
+    Engines,
+    EngineSpec,
+    Ticker,
+    in_run_dir,
+    input_errors,
+    keep_good,
+    run_items,
+    write_jsonl,
+)
 from criticlab.metrics import closed_loop
 from criticlab.models.base import GenerateConfig
 from criticlab.store import Store
@@ -100,16 +109,15 @@ class SelectConfig:
             raise ConfigError(f"--method {self.method} needs a --critic")
 
 
-def load_problems(data: str, limit: int | None) -> list[Example]:
+def load_problems(data: str, limit: int | None, errors: list[InputError]) -> list[Example]:
+    """The problems of ``data`` that have a reference answer (refine and select measure
+    against one); the others, and bad records, are appended to ``errors``."""
     from criticlab.benchmarks import load_benchmark
 
-    examples = load_benchmark(data, limit=limit)
-    missing = [ex.problem.id for ex in examples if ex.problem.reference_answer is None]
-    if missing:
-        raise InputError(f"{len(missing)} problems have no reference answer (first: "
-                         f"{missing[0]}); refine and select measure against one",
-                         path=data, field="reference_answer")
-    return examples
+    examples = load_benchmark(data, limit=limit, errors=errors)
+    return keep_good(examples, errors, lambda ex: None if ex.problem.reference_answer else (
+        InputError(f"{ex.problem.id} has no reference answer; refine and select measure "
+                   "against one", path=data, field="reference_answer")))
 
 
 def is_right(problem: Problem, solution: Solution) -> bool:
@@ -145,11 +153,14 @@ def run_refine(config: RefineConfig, progress: Callable[[int, int], None] | None
                ) -> dict[str, Any]:
     """Refine every problem's draft; writes ``trajectories.jsonl`` and ``metrics.json``
     (accuracy per round, transitions draft→final with CL/CS, cost per solved problem)."""
-    examples = load_problems(config.data, config.limit)
+    bad: list[InputError] = []
+    examples = load_problems(config.data, config.limit, bad)
     use_given = config.draft == "given" or (
         config.draft == "auto" and all(ex.solution is not None for ex in examples))
-    if config.draft == "given" and any(ex.solution is None for ex in examples):
-        raise InputError("--draft given, but some problems have no solution", path=config.data)
+    if config.draft == "given":
+        examples = keep_good(examples, bad, lambda ex: None if ex.solution else InputError(
+            f"{ex.problem.id} has no solution to refine (--draft given)", path=config.data,
+            field="steps"))
 
     async def main(store: Store, key: str) -> dict[str, Any]:
         engines = Engines(config.engines, store)
@@ -185,7 +196,8 @@ def run_refine(config: RefineConfig, progress: Callable[[int, int], None] | None
                         "strategy": config.strategy,
                         "critic": config.critic, "setting": setting(config, use_given),
                         # RealCritic's closed-loop score: accuracy of the corrected answers
-                        "realcritic_score": metrics["transitions"]["acc_after"]})
+                        "realcritic_score": metrics["transitions"]["acc_after"],
+                        **input_errors(bad)})
         write_jsonl(config.out / "trajectories.jsonl", (t.to_dict() for t in trajs))
         return metrics
 
@@ -241,7 +253,8 @@ def run_select(config: SelectConfig, progress: Callable[[int, int], None] | None
                ) -> dict[str, Any]:
     """Sample ``n`` solutions per problem with the actor and choose one by ``method``;
     writes ``selections.jsonl`` and ``metrics.json`` (see :func:`finish_select`)."""
-    examples = load_problems(config.data, config.limit)
+    bad: list[InputError] = []
+    examples = load_problems(config.data, config.limit, bad)
 
     async def main(store: Store, key: str) -> dict[str, Any]:
         engines = Engines(config.engines, store)
@@ -252,7 +265,8 @@ def run_select(config: SelectConfig, progress: Callable[[int, int], None] | None
         finally:
             await engines.aclose()
         metrics = finish_select(config, examples, done, errors)
-        metrics["this_run"] = {**engines.stats(), "resumed_items": tick.resumed}
+        metrics.update({"this_run": {**engines.stats(), "resumed_items": tick.resumed},
+                        **input_errors(bad)})
         return metrics
 
     return in_run_dir(config, main)

@@ -35,7 +35,7 @@ from typing import Any
 
 from criticlab.benchmarks import load_benchmark
 from criticlab.critics.arithmetic import check_step
-from criticlab.errors import ConfigError
+from criticlab.errors import ConfigError, InputError
 from criticlab.label.mistakes import ERROR_TYPES, Injection, Site, build, sites
 from criticlab.label.trace import Trace, number, parse_trace
 from criticlab.types import Example
@@ -84,12 +84,14 @@ class TypeStats:
 @dataclass(frozen=True)
 class InjectStats:
     """``problems``: read; ``skipped``: reference not known to be right (or no solution);
-    ``correct``: untouched records written (label -1)."""
+    ``correct``: untouched records written (label -1); ``input_errors``: the records of the
+    data that were skipped as bad, located."""
 
     problems: int = 0
     skipped: int = 0
     correct: int = 0
     by_type: dict[str, TypeStats] = field(default_factory=dict)
+    input_errors: list[str] = field(default_factory=list)
 
     @property
     def records(self) -> int:
@@ -205,12 +207,14 @@ def _record(pid: str, tag: str, question: str, steps: Sequence[str], label: int,
 def inject(config: InjectConfig) -> InjectStats:
     """Inject errors into every problem of ``config.data`` and write the records to
     ``config.out`` (a JSON array for ``.json``, JSON Lines for ``.jsonl``). Raises
-    ``ConfigError`` for a bad setting and ``InputError`` for bad data; writes nothing then."""
+    ``ConfigError`` for a bad setting and ``InputError`` when no record of the data is good
+    (writes nothing then); bad records among good ones are skipped and listed in the stats."""
     _check(config)
     totals = dict.fromkeys(config.types, TypeStats())
     records: list[dict[str, Any]] = []
     problems = skipped = 0
-    for ex in load_benchmark(config.data, limit=config.limit):
+    bad: list[InputError] = []
+    for ex in load_benchmark(config.data, limit=config.limit, errors=bad):
         problems += 1
         recs, counts = inject_example(ex, config.types, config.per_problem, config.seed)
         if not recs:
@@ -226,7 +230,7 @@ def inject(config: InjectConfig) -> InjectStats:
         text = json.dumps(records, ensure_ascii=False, indent=1) + "\n"
     out.write_text(text, encoding="utf-8")
     correct = sum(r["label"] == -1 for r in records)
-    stats = InjectStats(problems, skipped, correct, totals)
+    stats = InjectStats(problems, skipped, correct, totals, [str(e) for e in bad])
     log.info("wrote %d records to %s", stats.records, out)
     return stats
 

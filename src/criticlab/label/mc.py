@@ -52,7 +52,15 @@ from criticlab.critics.prompted import fill, load_template
 from criticlab.errors import ConfigError, InputError
 from criticlab.grading import same_answer, solution_answer
 from criticlab.infer.refine import to_solution
-from criticlab.jobs import Ticker, map_resumable, open_run, write_json, write_jsonl
+from criticlab.jobs import (
+    Ticker,
+    input_errors,
+    keep_good,
+    map_resumable,
+    open_run,
+    write_json,
+    write_jsonl,
+)
 from criticlab.models.base import GenerateConfig, LanguageModel, Message
 from criticlab.steps import render_numbered
 from criticlab.store import CachedModel, Store
@@ -259,20 +267,21 @@ class MCConfig:
         return GenerateConfig(n=self.rollouts, temperature=self.temperature, seed=self.seed,
                               max_tokens=self.max_tokens)
 
-
-
-def _load(config: MCConfig) -> list[Example]:
+def _load(config: MCConfig, errors: list[InputError]) -> list[Example]:
+    """The solutions to label: those with steps and a reference answer; the others, and bad
+    records, are appended to ``errors``."""
     from criticlab.benchmarks import load_benchmark
 
-    examples = load_benchmark(config.data, limit=config.limit)
-    for ex in examples:
+    def why(ex: Example) -> InputError | None:
         if ex.problem.reference_answer is None:
-            raise InputError(f"{ex.problem.id} has no reference answer (rollouts are checked "
-                             "against it)", path=config.data, field="reference_answer")
+            return InputError(f"{ex.problem.id} has no reference answer (rollouts are checked "
+                              "against it)", path=config.data, field="reference_answer")
         if ex.solution is None or not ex.solution.steps:
-            raise InputError(f"{ex.problem.id} has no steps to label", path=config.data,
-                             field="steps")
-    return examples
+            return InputError(f"{ex.problem.id} has no steps to label", path=config.data,
+                              field="steps")
+        return None
+
+    return keep_good(load_benchmark(config.data, limit=config.limit, errors=errors), errors, why)
 
 
 def label_mc(config: MCConfig, progress: Callable[[int, int], None] | None = None, *,
@@ -283,12 +292,14 @@ def label_mc(config: MCConfig, progress: Callable[[int, int], None] | None = Non
     ``config.actor`` names (it is still wrapped in the run's store). Resumable: a rerun reads
     finished solutions back and sends no request that is stored. ``progress(done, total)``
     is called once per solution."""
-    examples = _load(config)
+    errors: list[InputError] = []
+    examples = _load(config, errors)
     key = open_run(config, None if model is None else {"engine": model.name})
     started = time.monotonic()
     with Store(config.out / "store.sqlite") as store:
         metrics = asyncio.run(_main(config, examples, store, key, model, progress))
     metrics["elapsed_s"] = time.monotonic() - started
+    metrics.update(input_errors(errors))
     write_json(config.out / "metrics.json", metrics)
     return metrics
 

@@ -16,7 +16,16 @@ from typing import Any, ClassVar
 
 from criticlab.critics.ensemble import SamplingCritic
 from criticlab.errors import ConfigError, InputError
-from criticlab.jobs import Engines, EngineSpec, Ticker, in_run_dir, run_items, write_jsonl
+from criticlab.jobs import (
+    Engines,
+    EngineSpec,
+    Ticker,
+    in_run_dir,
+    input_errors,
+    keep_good,
+    run_items,
+    write_jsonl,
+)
 from criticlab.label.export import gold_first_error
 from criticlab.metrics import critique_prediction
 from criticlab.store import Store
@@ -54,11 +63,11 @@ def label_synth(config: SynthConfig, progress: Callable[[int, int], None] | None
     """Sample teacher critiques for every labelled example and keep the agreeing ones."""
     from criticlab.benchmarks import load_benchmark
 
-    examples = load_benchmark(config.data, limit=config.limit)
-    bad = [ex.problem.id for ex in examples if ex.gold is None or ex.solution is None]
-    if bad:
-        raise InputError(f"{len(bad)} items have no solution or no label (first: {bad[0]})",
-                         path=config.data, field="label")
+    bad: list[InputError] = []
+    examples = keep_good(
+        load_benchmark(config.data, limit=config.limit, errors=bad), bad,
+        lambda ex: None if ex.gold is not None and ex.solution is not None else InputError(
+            f"{ex.problem.id} has no solution or no label", path=config.data, field="label"))
 
     async def main(store: Store, key: str) -> dict[str, Any]:
         engines = Engines(config.engines, store)
@@ -87,7 +96,8 @@ def label_synth(config: SynthConfig, progress: Callable[[int, int], None] | None
                 "items_with_a_kept_critique": sum(1 for r in rows if r["kept"]),
                 "unparsed": sum(1 for r in rows for c in r["critiques"] if not c["parsed"]),
                 "errors": len(errors), "complete": len(done) == len(examples),
-                "this_run": {**engines.stats(), "resumed_items": tick.resumed}}
+                "this_run": {**engines.stats(), "resumed_items": tick.resumed},
+                **input_errors(bad)}
 
     return in_run_dir(config, main)
 

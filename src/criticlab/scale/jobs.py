@@ -19,6 +19,7 @@ from typing import Any
 
 from criticlab import registry
 from criticlab.critics.base import Critic
+from criticlab.errors import InputError
 from criticlab.evaluate import (
     Collector,
     EvalConfig,
@@ -27,7 +28,15 @@ from criticlab.evaluate import (
     prepare_run,
 )
 from criticlab.infer.jobs import SelectConfig, finish_select, load_problems, select_work
-from criticlab.jobs import Engines, Ticker, in_run_dir, open_run, write_json, write_jsonl
+from criticlab.jobs import (
+    Engines,
+    Ticker,
+    in_run_dir,
+    input_errors,
+    open_run,
+    write_json,
+    write_jsonl,
+)
 from criticlab.label.mc import MCConfig, _load, label_example, summarize
 from criticlab.models.spec import ModelSpec
 from criticlab.scale.ray import RayStats, map_ray
@@ -91,16 +100,16 @@ def evaluate_ray(
     from criticlab.registry import check_names
 
     check_names(config.critic, config.model, template=config.template)
-    items, key = prepare_run(config, examples)
+    items, key, errors = prepare_run(config, examples)
     with Store(config.out / "store.sqlite") as store:
         return asyncio.run(_evaluate(config, items, key, store, progress, address,
-                                     workers, gpus_for(config.model, gpus_per_worker)))
+                                     workers, gpus_for(config.model, gpus_per_worker), errors))
 
 
 async def _evaluate(config: EvalConfig, examples: list[Example], key: str, store: Store,
                     progress: Callable[[EvalProgress], None] | None, address: str | None,
-                    workers: int, gpus: float) -> EvalRun:
-    collect = Collector(config, examples, progress)
+                    workers: int, gpus: float, errors: Sequence[InputError]) -> EvalRun:
+    collect = Collector(config, examples, progress, errors)
     stats = RayStats()
     complete = False
     try:
@@ -152,13 +161,15 @@ def label_mc_ray(
     prefix reuse between consecutive prefixes). Same files and metrics; resumable across
     executors."""
     ModelSpec.parse(config.actor)
-    examples = _load(config)
+    errors: list[InputError] = []
+    examples = _load(config, errors)
     key = open_run(config)
     started = time.monotonic()
     with Store(config.out / "store.sqlite") as store:
         metrics = asyncio.run(_label(config, examples, store, key, progress, address, workers,
                                      gpus_for(config.actor, gpus_per_worker)))
     metrics["elapsed_s"] = time.monotonic() - started
+    metrics.update(input_errors(errors))
     write_json(config.out / "metrics.json", metrics)
     return metrics
 
@@ -213,7 +224,8 @@ def select_ray(
         ModelSpec.parse(spec)
     if config.critic:
         check_names(config.critic, e.model)
-    examples = load_problems(config.data, config.limit)
+    bad: list[InputError] = []
+    examples = load_problems(config.data, config.limit, bad)
     gpus = gpus_for(e.actor or e.model, gpus_per_worker)
 
     async def main(store: Store, key: str) -> dict[str, Any]:
@@ -225,7 +237,7 @@ def select_ray(
             inflight=e.concurrency, num_gpus=gpus, stats=stats)
         metrics = finish_select(config, examples, done, errors)
         metrics.update({"executor": "ray", "workers": workers,
-                        "this_run": _this_run(stats, tick)})
+                        "this_run": _this_run(stats, tick), **input_errors(bad)})
         return metrics
 
     return in_run_dir(config, main)
