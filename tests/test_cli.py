@@ -60,6 +60,15 @@ def test_user_errors_are_one_line_exit_2(args, needle, tmp_path):
     assert needle in err and len(err.splitlines()) == 1 and "Traceback" not in err
 
 
+def test_models_lists_every_model_kind(tmp_path):
+    p = run("models", tmp_path=tmp_path)
+    assert p.returncode == 0, p.stderr.decode()
+    out = p.stdout.decode()
+    for usage in ("embedded", "llamacpp:PATH.gguf", "openai:MODEL", "hf:PATH|embedded|HUB_ID",
+                  "vllm:MODEL", "criticlab[hf]", "criticlab[vllm]"):
+        assert usage in out, usage
+
+
 def test_stdin_and_human_table(tmp_path):
     rec = {"id": "s", "problem": "Sam buys 3 pens at $2.", "solution": "3 * 2 = 7\nSo $7."}
     p = run("critique", "-", "--critic", "arithmetic", stdin=json.dumps(rec).encode(),

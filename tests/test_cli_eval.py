@@ -71,7 +71,7 @@ def test_eval_of_problems_without_solutions_names_the_first(tmp_path):
     p = run("eval", str(data), "--critic", "arithmetic", "--out", str(tmp_path / "o"),
             tmp_path=tmp_path)
     assert p.returncode == 2, p.stderr
-    assert p.stderr.strip() == (f"error: {data}: steps: q7 has no solution to critique "
+    assert p.stderr.strip() == (f"error: {data}:1: steps: no solution to critique "
                                 "(give 'steps' or 'solution')")
 
 

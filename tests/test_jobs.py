@@ -120,7 +120,7 @@ def _cli(*args, tmp_path):
 @pytest.mark.parametrize("cmd,rows,good,errors", [
     (["eval", "{data}", "--critic", "arithmetic", "--out", "{out}"], "results.jsonl",
      ["a", "noref", "b"],  # eval needs no reference answer
-     ["{data}:2: invalid JSON", "{data}: steps: bare has no solution to critique"]),
+     ["{data}:2: invalid JSON", "{data}:4: steps: no solution to critique"]),
     (["refine", "{data}", "--critic", "arithmetic", "--strategy", "repair", "--draft", "given",
       "--out", "{out}"], "trajectories.jsonl", ["a", "b"],
      ["{data}:2: invalid JSON", "{data}: reference_answer: noref has no reference answer",

@@ -113,3 +113,32 @@ async def test_no_store_passes_through():
     await cm.generate(MSGS, GenerateConfig())
     await cm.generate(MSGS, GenerateConfig())
     assert len(model.requests) == 2
+
+
+def test_lone_surrogates_are_stored_and_read_back(tmp_path):
+    """Text that is not valid Unicode (a lone surrogate) never crashes a write: it is stored
+    as a JSON escape and read back unchanged."""
+    from criticlab.models.base import Generation
+
+    odd = {"question": "p\ud800", "steps": ["\udfff", "caf\udce9", "ok \u00e9 \U0001f600"],
+           "k\udbff": 1}
+    with Store(tmp_path / "s.sqlite") as store:
+        assert store.put_result("run", "item\ud800", odd)
+        assert store.get_result("run", "item\ud800") == odd
+        assert list(store.results("run")) == [("item\ud800", odd)]
+        key = request_key("m", [Message("user", "hi \ud800")], GenerateConfig(), 0)
+        assert key != request_key("m", [Message("user", "hi \ud801")], GenerateConfig(), 0)
+        store.put_response(key, "m", {"messages": ["\ud800"]}, Generation("out \udfff"))
+        assert store.get_response(key).text == "out \udfff"
+    # valid text keeps its key: the cache of earlier runs still answers
+    assert request_key("m", MSGS, GenerateConfig(seed=1), 0) == request_key(
+        "m", [Message("user", "hi")], GenerateConfig(seed=1), 0)
+
+
+async def test_cached_model_with_a_lone_surrogate_in_the_prompt(tmp_path):
+    model = ScriptedModel(lambda m, c, i: "answer \ud800")
+    with Store(tmp_path / "s.sqlite") as store:
+        cm = CachedModel(model, store)
+        first = await cm.generate([Message("user", "q \udfff")], GenerateConfig())
+        again = await cm.generate([Message("user", "q \udfff")], GenerateConfig())
+    assert first[0].text == again[0].text == "answer \ud800" and len(model.requests) == 1

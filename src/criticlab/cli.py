@@ -40,6 +40,7 @@ from criticlab.cli_common import (
     err,
     error_line,
     out,
+    report_input_errors,
     run_job,
     slug,
 )
@@ -96,7 +97,7 @@ def critique(
         return m
 
     built = make_critic(critic, lm, samples=samples, template=template, max_tokens=max_tokens)
-    items = list(read_examples(file))
+    items = list(read_examples(file, need_solution=True))
     examples = [x for x in items if isinstance(x, Example)]
     bad = [x for x in items if isinstance(x, InputError)]
     for e in bad:
@@ -121,7 +122,8 @@ async def _critique_all(
     sem = asyncio.Semaphore(concurrency)
 
     async def one(ex: Example) -> Result:
-        assert ex.solution is not None
+        if ex.solution is None:  # a bare problem (no steps, no solution): nothing to judge
+            return Result(ex, None, "no solution to critique: give 'steps' or 'solution'")
         async with sem:
             try:
                 return Result(ex, await critic.critique(ex.problem, ex.solution))
@@ -151,13 +153,29 @@ async def _critique_all(
 
 
 def _emit(r: Result, json_out: bool, console: Console) -> None:
+    """Print one result. Never fails on its text: a lone surrogate (not text, which no
+    encoding takes) is written as its escape, in JSON as in the table."""
+    import re
+
+    from criticlab.store import LINE_BREAKS, json_text
+
     if json_out:
-        sys.stdout.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
+        # one record a line, even for readers that also end lines at U+2028, U+2029, U+0085
+        line = json_text(r.to_dict()).translate(LINE_BREAKS)
+        try:
+            sys.stdout.write(line + "\n")
+        except UnicodeEncodeError:  # stdout is not UTF-8 (nothing was written): ASCII JSON
+            sys.stdout.write(json.dumps(r.to_dict()) + "\n")
         sys.stdout.flush()
         return
     if r.error is not None:
         error_line(f"{r.example.problem.id}: {r.error}")
         return
+    text = json.dumps(r.to_dict(), ensure_ascii=False)
+    if not text.isascii() and re.search("[\ud800-\udfff]", text):
+        # show each lone surrogate as its escape, as text (JSON's \\ is one backslash)
+        text = re.sub("[\ud800-\udfff]", lambda m: f"\\\\u{ord(m.group()):04x}", text)
+        r = Result.from_dict(json.loads(text))
     assert r.critique is not None
     console.print(render_critique(r.example, r.critique))
     console.print()
@@ -204,6 +222,7 @@ def eval_cmd(
         else:
             run = evaluate(config, progress=on_progress)
     m = run.metrics
+    bad = m.pop("input_errors", [])
     out.print(metrics_table(m, title=f"{benchmark} · {critic} · {model}"))
     this = m["this_run"]
     err.print(
@@ -213,6 +232,7 @@ def eval_cmd(
     )
     if m["errors"]:
         raise typer.Exit(EXIT_MODEL)
+    report_input_errors(bad)
 
 
 @app.command()
@@ -310,17 +330,21 @@ def report(
 
 @app.command()
 def models() -> None:
-    """List the model specs and whether the embedded model is installed."""
+    """List the model specs (every kind --model accepts) and whether the embedded model is
+    installed."""
+    from rich.markup import escape
+
     from criticlab.models.llamacpp import embedded_model_path
+    from criticlab.models.spec import MODEL_KINDS
 
     try:
         where = str(embedded_model_path())
     except ConfigError as e:
         where = str(e)
     table = Table("spec", "what")
-    table.add_row("embedded", f"SmolLM2-135M-Instruct (GGUF, in-process): {where}")
-    table.add_row("llamacpp:PATH.gguf", "any GGUF file, in-process through llama-cpp-python")
-    table.add_row("openai:MODEL", "any OpenAI-compatible server (--base-url, OPENAI_API_KEY)")
+    for k in MODEL_KINDS.values():  # brackets are text, not rich markup ('criticlab[hf]')
+        what = f"{k.what}: {where}" if k.kind == "embedded" else k.what
+        table.add_row(escape(k.usage), escape(what))
     out.print(table)
 
 

@@ -124,7 +124,8 @@ def prepare_run(config: EvalConfig, examples: Sequence[Example] | None,
     if examples is None:
         from criticlab.benchmarks import load_benchmark
 
-        examples = load_benchmark(config.benchmark, limit=config.limit, errors=errors)
+        examples = load_benchmark(config.benchmark, limit=config.limit, errors=errors,
+                                  need_solution=True)
     elif config.limit is not None:
         examples = list(examples)[: config.limit]
     examples = keep_good(examples, errors, lambda ex: None if ex.solution is not None else (

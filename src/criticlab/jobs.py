@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from criticlab.critics.base import Critic
 from criticlab.errors import ConfigError, InputError, ModelError
-from criticlab.store import CachedModel, Store
+from criticlab.store import LINE_BREAKS, CachedModel, Store, json_text
 from criticlab.types import Example
 
 log = logging.getLogger(__name__)
@@ -78,17 +78,19 @@ async def map_resumable(
 
 
 def write_jsonl(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
-    """Write JSON lines to ``path`` atomically (a temporary file, then a rename)."""
+    """Write JSON lines to ``path`` atomically (a temporary file, then a rename). Never fails
+    on text: a lone surrogate is written as its escape (:func:`criticlab.store.json_text`),
+    and U+2028, U+2029, U+0085 as theirs, so every reader sees one record a line."""
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as f:
         for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.write(json_text(row).translate(LINE_BREAKS) + "\n")
     os.replace(tmp, path)
 
 
 def write_json(path: Path, data: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.write_text(json_text(data, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
 

@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import re
 import sqlite3
 import threading
 import time
@@ -26,6 +27,8 @@ from criticlab.models.base import GenerateConfig, Generation, LanguageModel, Mes
 from criticlab.types import Usage
 
 log = logging.getLogger(__name__)
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -58,7 +61,37 @@ def request_key(
         "index": index,
     }
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    # surrogatepass: the same bytes as UTF-8 for any text, and no error on a lone surrogate
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+# characters some JSON Lines readers also end a line at, as JSON escapes (str.translate)
+LINE_BREAKS = {0x2028: "\\u2028", 0x2029: "\\u2029", 0x85: "\\u0085"}
+
+
+def json_text(value: Any, indent: int | None = None) -> str:
+    """``value`` as JSON text that always encodes as UTF-8: other text is kept as it is, but a
+    lone surrogate (U+D800..U+DFFF alone, which is not text: no encoding takes it, and SQLite
+    refuses it) is written as its ``\\uXXXX`` escape, which ``json.loads`` reads back as the
+    same string."""
+    text = json.dumps(value, ensure_ascii=False, indent=indent)
+    if text.isascii() or _SURROGATE.search(text) is None:
+        return text
+    # in JSON text a raw surrogate can only be inside a string, where its escape is the same
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _id(name: str) -> str | bytes:
+    """A run, item or model name as SQLite stores it: as text, but one holding a lone
+    surrogate (which SQLite cannot store as text) as its bytes, which :func:`_name` reads back
+    exactly and which never equal any text."""
+    if name.isascii() or _SURROGATE.search(name) is None:
+        return name
+    return name.encode("utf-8", "surrogatepass")
+
+
+def _name(stored: str | bytes) -> str:
+    return stored.decode("utf-8", "surrogatepass") if isinstance(stored, bytes) else stored
 
 
 class Store:
@@ -109,9 +142,9 @@ class Store:
                 "VALUES (?, ?, ?, ?, ?)",
                 (
                     key,
-                    model,
-                    json.dumps(request, ensure_ascii=False),
-                    json.dumps(generation.to_dict(), ensure_ascii=False),
+                    _id(model),
+                    json_text(request),
+                    json_text(generation.to_dict()),
                     time.time(),
                 ),
             )
@@ -127,14 +160,14 @@ class Store:
         with self._lock:
             cur = self._db.execute(
                 "INSERT OR IGNORE INTO results (run, item, result, created) VALUES (?, ?, ?, ?)",
-                (run, item, json.dumps(result, ensure_ascii=False), time.time()),
+                (_id(run), _id(item), json_text(result), time.time()),
             )
             return cur.rowcount == 1
 
     def get_result(self, run: str, item: str) -> dict[str, Any] | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT result FROM results WHERE run = ? AND item = ?", (run, item)
+                "SELECT result FROM results WHERE run = ? AND item = ?", (_id(run), _id(item))
             ).fetchone()
         return None if row is None else dict(json.loads(row[0]))
 
@@ -142,10 +175,10 @@ class Store:
         """All results of ``run`` in the order they were written."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT item, result FROM results WHERE run = ? ORDER BY rowid", (run,)
+                "SELECT item, result FROM results WHERE run = ? ORDER BY rowid", (_id(run),)
             ).fetchall()
         for item, blob in rows:
-            yield item, dict(json.loads(blob))
+            yield _name(item), dict(json.loads(blob))
 
 
 @dataclass

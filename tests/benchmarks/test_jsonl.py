@@ -76,3 +76,122 @@ def test_missing_and_empty_file(tmp_path):
         list(read_examples(str(tmp_path / "nope.json")))
     (e,) = read_examples(write(tmp_path, "e.jsonl", b"\n"))
     assert "no records" in str(e)
+
+
+# -- hostile input: the reader on its own (the CLI runs are in tests/test_hostile_input.py) ---
+
+def _located(items):
+    return [(e.line, e.field, e.message) if isinstance(e, InputError) else e.problem.id
+            for e in items]
+
+
+def test_array_lines_are_exact_for_many_records(tmp_path):
+    recs = [json.dumps({"id": f"r{i}", "problem": "q\\n" * (i % 3), "steps": ["a"]},
+                       indent=1 if i % 2 else None) for i in range(300)]
+    text = "[\n" + ",\n".join(recs) + "\n]\n"
+    path = write(tmp_path, "r.json", text.encode())
+    starts = [text[:text.index(r)].count("\n") + 1 for r in recs]
+    from criticlab.benchmarks.jsonl import iter_raw
+    assert [line for line, _ in iter_raw(path, text)] == starts
+
+
+def test_huge_integer_names_the_field_and_the_limit(tmp_path):
+    import sys
+    digits = sys.get_int_max_str_digits() + 1
+    data = ('{"problem": "q", "steps": ["a"], "label": ' + "7" * digits + '}\n'
+            '{"id": "ok", "problem": "q", "steps": ["a"]}\n')
+    out = list(read_examples(write(tmp_path, "r.jsonl", data.encode())))
+    assert _located(out) == [(1, "label", f"an integer of {digits} digits, over the limit of "
+                                          f"{digits - 1} digits (give it as a string)"), "ok"]
+
+
+def test_huge_integer_in_a_single_object(tmp_path):
+    data = '{\n "problem": "q",\n "steps": ["a"],\n "id": ' + "1" * 4301 + "\n}"
+    out = list(read_examples(write(tmp_path, "r.json", data.encode())))
+    assert _located(out) == [(1, "id", "an integer of 4301 digits, over the limit of 4300 "
+                                       "digits (give it as a string)")]
+
+
+def test_deep_nesting_is_bounded(tmp_path):
+    from criticlab.benchmarks.jsonl import MAX_DEPTH
+    assert MAX_DEPTH == 100
+    lines = ['{"id": "a", "problem": "q", "steps": ["a"], "tests": ' + "[" * 99 + "]" * 99 + "}",
+             '{"id": "b", "problem": "q", "steps": ["a"], "tests": ' + "[" * 100 + "]" * 100 + "}",
+             '{"id": "c", "problem": "q", "steps": ["a"], "other_answers": '
+             + '{"x":' * 3000 + "1" + "}" * 3000 + "}",
+             "[" * 200_000,  # never closed, and far deeper than the decoder can go
+             '{"id": "d", "problem": "q", "steps": ["a"], "tests": ["[[[[", "{{{{"]}']
+    out = list(read_examples(write(tmp_path, "r.jsonl", "\n".join(lines).encode())))
+    too_deep = "nested deeper than the limit of 100 levels"
+    assert _located(out) == ["a", (2, "tests", too_deep), (3, "other_answers", too_deep),
+                             (4, None, too_deep), "d"]
+
+
+def test_a_too_deep_single_object_and_a_deep_unclosed_array(tmp_path):
+    data = '{"problem": "q", "steps": ["a"],\n "tests": ' + "[" * 3000 + "]" * 3000 + "}\n"
+    out = list(read_examples(write(tmp_path, "r.json", data.encode())))
+    assert _located(out) == [(1, "tests", "nested deeper than the limit of 100 levels")]
+    data = '[{"id": "a", "problem": "q", "steps": ["a"]},\n' + "[" * 3000
+    out = list(read_examples(write(tmp_path, "r.json", data.encode())))
+    assert _located(out) == ["a", (2, None, "nested deeper than the limit of 100 levels")]
+
+
+def test_lone_surrogates_anywhere_are_refused(tmp_path):
+    lines = [r'{"id": "a", "problem": "q\ud800", "steps": ["a"]}',
+             r'{"id": "b", "problem": "q", "solution": "x\udfff"}',
+             r'{"id": "c", "problem": "q", "steps": ["a"], "other_answers": [1, {"k": "\udc80"}]}',
+             r'{"id": "d", "problem": "q", "steps": ["a"], "final_answer": "\ud83d\ude00"}',
+             r'{"id": "e", "problem": "q", "steps": ["a"], "tests": "\\ud800"}']
+    out = list(read_examples(write(tmp_path, "r.jsonl", "\n".join(lines).encode())))
+    assert _located(out) == [
+        (1, "problem", "contains a lone surrogate \\ud800, which is not text"),
+        (2, "solution", "contains a lone surrogate \\udfff, which is not text"),
+        (3, "other_answers[1].k", "contains a lone surrogate \\udc80, which is not text"),
+        "d", "e"]
+
+
+def test_to_example_refuses_a_lone_surrogate_from_any_source():
+    import pytest
+
+    from criticlab.benchmarks.jsonl import to_example
+    with pytest.raises(InputError, match=r"^steps\[0\]: contains a lone surrogate \\ud801, "):
+        to_example({"problem": "q", "steps": ["\ud801"]}, default_id="x")
+    with pytest.raises(InputError, match=r"^problem: contains bytes that are not valid UTF-8"):
+        to_example({"problem": "q\udce9", "steps": ["a"]}, default_id="x")
+
+
+def test_jsonl_lines_split_on_newline_only(tmp_path):
+    text = ('{"id": "a", "problem": "x\u2028y\u2029z\x85", "steps": ["a"]}\r\n'
+            '\u2028\n'
+            '{"id": "b", "problem": "q", "steps": ["a"]}\r\n')
+    out = list(read_examples(write(tmp_path, "r.jsonl", text.encode())))
+    assert out[0].problem.question == "x\u2028y\u2029z\x85"
+    assert _located(out[1:]) == [(2, None, "invalid JSON: Expecting value (column 1)"), "b"]
+
+
+def test_content_after_an_array(tmp_path):
+    data = '[{"id": "a", "problem": "q", "steps": ["a"]}]\n\n  {"id": "b"}\n'
+    out = list(read_examples(write(tmp_path, "r.json", data.encode())))
+    assert _located(out) == ["a", (3, None, "unexpected content after the JSON array's closing "
+                                           "']': a file holds one JSON array, one JSON object, "
+                                           "or JSONL; the rest of the file is not read")]
+    data = '[{"id": "a", "problem": "q", "steps": ["a"]}]\r\n \t\r\n'
+    assert _located(read_examples(write(tmp_path, "r.json", data.encode()))) == ["a"]
+
+
+def test_file_level_problems(tmp_path):
+    import pytest
+    with pytest.raises(InputError, match=r":1: the file is UTF-16 text, not UTF-8"):
+        list(read_examples(write(tmp_path, "a.json", '[{"problem": "q"}]'.encode("utf-16"))))
+    with pytest.raises(InputError, match=r":1: the file is UTF-32BE text, not UTF-8"):
+        list(read_examples(write(tmp_path, "b.json", '{"a": 1}'.encode("utf-32-be"))))
+    (e,) = read_examples(write(tmp_path, "c.jsonl", b"a: 1\n\xff\xfe: 2\n"))
+    assert (e.line, e.message) == (2, "not UTF-8 text (byte 0xff, column 1, cannot be "
+                                      "decoded): criticlab reads a JSON array, one JSON "
+                                      "object, or JSONL, in UTF-8")
+    (e,) = read_examples(write(tmp_path, "d.txt", b"\n\nhello\nworld\n"))
+    assert (e.line, e.message) == (3, "invalid JSON: Expecting value (column 1); no line of "
+                                      "the file is JSON (criticlab reads a JSON array, one "
+                                      "JSON object, or JSONL)")
+    (e,) = read_examples(write(tmp_path, "e.json", b"[]"))
+    assert str(e).endswith("e.json: no records (the array is empty)")

@@ -50,20 +50,22 @@ _PROCESSBENCH_FIELDS = ("problem", "steps", "label", "final_answer_correct", "ge
 
 def load_benchmark(spec: str, *, limit: int | None = None,
                    data_dir: str | os.PathLike[str] | None = None,
-                   errors: list[InputError] | None = None) -> list[Example]:
+                   errors: list[InputError] | None = None,
+                   need_solution: bool = False) -> list[Example]:
     """The examples of ``spec`` (a name from :data:`SPECS` or a file path), in order, the
     first ``limit`` of them when given (only as much data as that needs is read).
 
     Raises ``ConfigError`` for an unknown spec or when the data is neither local nor
     reachable on the hub, and ``InputError`` (file, line, field) at the first bad record;
     with ``errors`` given, bad records are appended there and skipped instead (the caller
-    reports them), unless no record is good: then the first is raised.
+    reports them), unless no record is good: then the first is raised. With
+    ``need_solution``, a record of criticlab's format with no steps is a bad record.
     Does not download anything when the data folder has the file."""
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)
                               or limit < 0):
         raise ConfigError(f"limit must be a whole number >= 0, got {limit!r}")
     found: list[InputError] = []
-    examples = list(islice(unique_ids(_examples(spec, data_dir, found)), limit))
+    examples = list(islice(unique_ids(_examples(spec, data_dir, found, need_solution)), limit))
     if found and (errors is None or not examples):
         raise found[0]
     if errors is not None:
@@ -72,7 +74,7 @@ def load_benchmark(spec: str, *, limit: int | None = None,
 
 
 def _examples(spec: str, data_dir: str | os.PathLike[str] | None,
-              errors: list[InputError]) -> Iterator[Example]:
+              errors: list[InputError], need_solution: bool = False) -> Iterator[Example]:
     name, colon, part = spec.strip().partition(":")
     name, part = name.lower(), part.strip().lower()
     if name == "processbench":
@@ -86,7 +88,7 @@ def _examples(spec: str, data_dir: str | os.PathLike[str] | None,
         return prmbench.examples(spec, data_dir)
     if spec.endswith((".json", ".jsonl")) or "/" in spec or os.sep in spec \
             or Path(spec).is_file():
-        return load_file(spec, errors)
+        return load_file(spec, errors, need_solution=need_solution)
     raise ConfigError(f"unknown benchmark {spec!r}: use one of {', '.join(SPECS)}, "
                       "or a path to a .json/.jsonl file")
 
@@ -98,7 +100,8 @@ def _choose(spec: str, part: str, options: tuple[str, ...]) -> str:
     return part
 
 
-def load_file(path: str, errors: list[InputError] | None = None) -> Iterator[Example]:
+def load_file(path: str, errors: list[InputError] | None = None, *,
+              need_solution: bool = False) -> Iterator[Example]:
     """The examples of a benchmark file, whose format is told by its first record: PRMBench
     (``original_process``/``modified_process``), ProcessBench (``problem``, ``steps``,
     ``label``, ``final_answer_correct``, ``generator``; the subset is the file's stem),
@@ -117,7 +120,7 @@ def load_file(path: str, errors: list[InputError] | None = None) -> Iterator[Exa
             "steps" in first or "solution" in first
         ):
             return convert(path, iter(records), gsm8k.converter(stem), errors)
-    return _strict(read_examples(path), errors)
+    return _strict(read_examples(path, need_solution=need_solution), errors)
 
 
 def _strict(items: Iterator[Example | InputError],
