@@ -22,7 +22,7 @@ def test_jsonl_good_and_bad_records(tmp_path):
     ]
     path = write(tmp_path, "r.jsonl", "\n".join(lines).encode())
     out = list(read_examples(path))
-    assert out[0].problem.id == "a" and out[0].gold == Gold(None, None, None)
+    assert out[0].problem.id == "a" and out[0].gold == Gold(None, (True,), None)
     errors = [str(e) for e in out if isinstance(e, InputError)]
     assert errors[0].startswith(f"{path}:2: invalid JSON")
     assert errors[1] == f"{path}:3: problem: missing (each record needs the problem text)"
@@ -195,3 +195,18 @@ def test_file_level_problems(tmp_path):
                                       "JSON object, or JSONL)")
     (e,) = read_examples(write(tmp_path, "e.json", b"[]"))
     assert str(e).endswith("e.json: no records (the array is empty)")
+
+
+def test_label_minus_one_alone_is_a_label_every_step_correct(tmp_path):
+    """It was read as no label at all, so eval left such records out of acc_cor."""
+    from criticlab.metrics import gold_index
+    from criticlab.types import Result
+
+    f = tmp_path / "r.jsonl"
+    f.write_text(json.dumps({"id": "a", "problem": "q", "steps": ["1 + 1 = 2", "so 2"],
+                             "label": -1}) + "\n"
+                 + json.dumps({"id": "b", "problem": "q", "steps": ["1 + 1 = 3", "so 3"],
+                               "label": 0}) + "\n")
+    a, b = list(read_examples(str(f)))
+    assert a.gold is not None and a.gold.step_labels == (True, True)
+    assert gold_index(Result(a, None)) == -1 and gold_index(Result(b, None)) == 0

@@ -478,7 +478,9 @@ def _gold(rec: Mapping[str, Any], n_steps: int) -> Gold | None:
         raise InputError(f"must be an integer from -1 to {n_steps - 1}", field="label")
     if fac is not None and not isinstance(fac, bool):
         raise InputError("must be true or false", field="final_answer_correct")
-    return Gold(None if label in (None, -1) else label, None, fac)
+    if label == -1:  # every step is correct: said by the step labels, so it counts as a label
+        return Gold(None, (True,) * n_steps, fac)
+    return Gold(label, None, fac)
 
 
 def _check_utf8(value: Any, field: str = "") -> None:

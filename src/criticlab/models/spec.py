@@ -1,10 +1,12 @@
 """Model spec strings (``embedded``, ``llamacpp:PATH.gguf``, ``openai:MODEL``, ``hf:SPEC``,
-``vllm:MODEL``), parsed in one place.
+``vllm:MODEL``, and the kinds plugins add), parsed in one place; and criticlab's own engines.
 
-:data:`MODEL_KINDS` is the one table of spec kinds: the parser, the error messages, the CLI's
-help and ``criticlab models`` all read it. :class:`ModelSpec` knows the name its engine will
-have (part of every cache key) without loading anything; :func:`criticlab.registry.make_model`
-is the one function that builds the engine.
+:data:`MODEL_KINDS` (:mod:`criticlab.registry`) is the one table of spec kinds: the parser,
+the error messages, the CLI's help and ``criticlab models`` all read it. The built-in kinds
+are registered below with :func:`~criticlab.registry.register_model`, each with the builder
+of its engine (which imports the engine's library only when it runs); a plugin registers its
+own kinds the same way. :class:`ModelSpec` knows the name its engine will have (part of every
+cache key) without loading anything; :func:`criticlab.registry.make_model` builds the engine.
 """
 
 from __future__ import annotations
@@ -13,35 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from criticlab.errors import ConfigError
+from criticlab.models.base import LanguageModel
+from criticlab.registry import MODEL_KINDS, ModelKind, ModelOptions, register_model
 
-
-@dataclass(frozen=True)
-class ModelKind:
-    """One kind of model spec: ``usage`` is how it is written (``ARG`` in capitals), ``what``
-    says what it runs; ``arg`` whether it takes an argument after the colon; ``gpu`` whether
-    its engine needs a GPU."""
-
-    kind: str
-    usage: str
-    what: str
-    arg: bool
-    gpu: bool = False
-
-
-MODEL_KINDS: dict[str, ModelKind] = {k.kind: k for k in (
-    ModelKind("embedded", "embedded",
-              "SmolLM2-135M-Instruct (GGUF, in-process through llama-cpp-python)", arg=False),
-    ModelKind("llamacpp", "llamacpp:PATH.gguf",
-              "any GGUF file, in-process through llama-cpp-python", arg=True),
-    ModelKind("openai", "openai:MODEL",
-              "any OpenAI-compatible server (--base-url, OPENAI_API_KEY)", arg=True),
-    ModelKind("hf", "hf:PATH|embedded|HUB_ID",
-              "transformers, in-process: a trained checkpoint or adapter folder, the embedded "
-              "model, or a hub name (pip install 'criticlab[hf]')", arg=True),
-    ModelKind("vllm", "vllm:MODEL",
-              "an offline vLLM engine on this machine's GPUs (pip install 'criticlab[vllm]')",
-              arg=True, gpu=True),
-)}
+__all__ = ["MODEL_KINDS", "ModelKind", "ModelSpec", "usages"]
 
 
 def usages() -> str:
@@ -65,7 +42,8 @@ class ModelSpec:
         kind, _, arg = spec.strip().partition(":")
         known = MODEL_KINDS.get(kind)
         if known is None:
-            raise ConfigError(f"unknown model {spec!r}; use one of: {usages()}")
+            raise MODEL_KINDS.failure(kind) or ConfigError(
+                f"unknown model {spec!r}; use one of: {usages()}")
         if known.arg and not arg.strip():
             raise ConfigError(f"model {spec!r} lacks its argument; write {known.usage}")
         if not known.arg and arg:
@@ -79,15 +57,57 @@ class ModelSpec:
     def name(self) -> str:
         """The ``name`` the engine built from this spec will have (part of every cache key),
         known without loading it."""
-        if self.kind == "embedded":
-            from criticlab.models.llamacpp import EMBEDDED_FILE
-
-            return f"embedded:{EMBEDDED_FILE}"
-        if self.kind == "llamacpp":
-            return f"llamacpp:{Path(self.arg).name}"
-        return f"{self.kind}:{self.arg}"  # openai, hf, vllm: their engines' default names
+        kind = MODEL_KINDS.get(self.kind)
+        return kind.engine_name(self) if kind and kind.engine_name else str(self)
 
     @property
     def gpus(self) -> float:
         """GPUs a worker running this engine asks for by default (1 for vLLM, else none)."""
         return 1.0 if MODEL_KINDS[self.kind].gpu else 0.0
+
+
+# -- the built-in engines, in the order `criticlab models` lists them --------------------------
+def _embedded_name(spec: ModelSpec) -> str:
+    from criticlab.models.llamacpp import EMBEDDED_FILE
+
+    return f"embedded:{EMBEDDED_FILE}"
+
+
+def _gguf(spec: ModelSpec, o: ModelOptions) -> LanguageModel:
+    from criticlab.models.llamacpp import LlamaCppModel
+
+    return LlamaCppModel(spec.arg or None, n_threads=o.threads)  # no path: the embedded file
+
+
+register_model("embedded", arg=False, name=_embedded_name,
+               what="SmolLM2-135M-Instruct (GGUF, in-process through llama-cpp-python)")(_gguf)
+register_model("llamacpp", usage="llamacpp:PATH.gguf", arg=True,
+               name=lambda spec: f"llamacpp:{Path(spec.arg).name}",
+               what="any GGUF file, in-process through llama-cpp-python")(_gguf)
+
+
+@register_model("openai", usage="openai:MODEL", arg=True,
+                what="any OpenAI-compatible server (--base-url, OPENAI_API_KEY)")
+def _openai(spec: ModelSpec, o: ModelOptions) -> LanguageModel:
+    from criticlab.models.openai import OpenAIModel
+
+    return OpenAIModel(spec.arg, base_url=o.base_url, timeout=o.timeout,
+                       concurrency=o.concurrency)
+
+
+@register_model("hf", usage="hf:PATH|embedded|HUB_ID", arg=True,
+                what="transformers, in-process: a trained checkpoint or adapter folder, the "
+                     "embedded model, or a hub name (pip install 'criticlab[hf]')")
+def _hf(spec: ModelSpec, o: ModelOptions) -> LanguageModel:
+    from criticlab.models.hf import HFModel
+
+    return HFModel(spec.arg)
+
+
+@register_model("vllm", usage="vllm:MODEL", arg=True, gpu=True,
+                what="an offline vLLM engine on this machine's GPUs "
+                     "(pip install 'criticlab[vllm]')")
+def _vllm(spec: ModelSpec, o: ModelOptions) -> LanguageModel:
+    from criticlab.models.vllm import VLLMModel
+
+    return VLLMModel(spec.arg, tensor_parallel_size=o.tensor_parallel_size)
