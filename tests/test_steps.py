@@ -1,4 +1,7 @@
+import pytest
+
 from criticlab.steps import render_numbered, render_paragraphs, split_steps
+from tests.deadline import seconds
 
 
 def test_step_markers():
@@ -32,3 +35,34 @@ def test_render():
     assert render_paragraphs(["a", "b"]) == (
         "<paragraph_0>\na\n</paragraph_0>\n\n<paragraph_1>\nb\n</paragraph_1>")
     assert render_numbered(["a", "b"]) == "Step 1: a\nStep 2: b"
+
+
+# Each of these backtracked exponentially in the old step-marker pattern (a run of "*" split in
+# every possible way): 24 "*" took 1.3 s, each 2 more tripled it, 40 never finished. Each is
+# timed in a subprocess (tests/deadline.py) so a regression fails instead of hanging the suite.
+HOSTILE_SOLUTIONS = [
+    '"*" * 40',
+    '"*" * 1_000',
+    '"*" * 100_000',
+    '"#" * 15 + " " + "_" * 15',
+    '("#" * 15 + " " + "_" * 15 + "\\n") * 5_000',
+    '"*_ " * 30_000',
+    '"## Step 1 " + "*" * 100_000',
+    '"Step 1:" + " " * 100_000 + "**"',
+    '"\\n".join(["*" * 1_000] * 100)',
+    '"a\\n" + " " * 100_000 + "b"',
+]
+
+
+@pytest.mark.parametrize("solution", HOSTILE_SOLUTIONS)
+def test_hostile_solutions_split_in_linear_time(solution: str) -> None:
+    seconds("from criticlab.steps import split_steps", f"split_steps({solution})")
+
+
+def test_runs_of_decoration_are_text_not_markers() -> None:
+    # in a subprocess too: these hung the old splitter
+    seconds("from criticlab.steps import split_steps", """
+assert split_steps("*" * 40) == ("*" * 40,)
+assert split_steps("#" * 15 + " " + "_" * 15) == ("#" * 15 + " " + "_" * 15,)
+assert split_steps("*" * 30 + " Step 1: a\\n_#* step 2 __ b") == ("a", "b")
+""")

@@ -12,12 +12,18 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+# Every pattern here is linear in the text: no quantifier is nested in another or followed by
+# one that can match the same characters, and runs whose end can't help a match are possessive
+# ("*+"). The decoration before a marker used to be "[ \t]*(?:[#*_]+[ \t]*)*", which tries
+# every way of cutting a run of "*" into pieces: 40 "*" on a line never finished. "[#*_ \t]*+"
+# matches the same strings ("step" starts with none of those characters) in one pass. After
+# the number every part is optional, so the first (greedy) attempt always succeeds.
 _STEP_MARKER = re.compile(
-    r"^[ \t]*(?:[#*_]+[ \t]*)*step[ \t]*(\d+)[ \t]*(?:[*_]+[ \t]*)?[:.)\-–—]?"
-    r"(?:[ \t]*[*_]+)?[ \t]*",
+    r"^[#*_ \t]*+step[ \t]*+(\d++)[ \t]*+(?:[*_]++[ \t]*+)?[:.)\-–—]?"
+    r"(?:[ \t]*+[*_]++)?[ \t]*+",
     re.IGNORECASE | re.MULTILINE,
 )
-_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+_BLANK_LINE = re.compile(r"\n[ \t]*+\n")
 
 
 def split_steps(text: str) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ import pytest
 from criticlab.critics.arithmetic import ArithmeticCritic, check_step, extract_claims
 from criticlab.critics.base import Critic
 from criticlab.types import Critique, Problem, Solution
+from tests.deadline import seconds
 
 PROCESSBENCH_GSM8K = Path(__file__).parents[2].parent / "shared/data/processbench/gsm8k.json"
 # measured with benchmarks/arithmetic_processbench.py: false alarms on the 193 label -1 records
@@ -194,3 +195,65 @@ def test_the_verb_carry_is_not_column_arithmetic():
         "incorrect")
     # carrying a digit in column addition: the step's "=" is not plain equality
     assert check_step("7 + 5 = 12, write 2 and carry the 1 so 3 + 1 = 5").verdict == "correct"
+
+
+# Steps that cost the old verifier quadratic time or worse, timed in a subprocess
+# (tests/deadline.py) so a regression fails instead of hanging the suite. check_claims reads
+# the whole text (check_step would stop at MAX_STEP_CHARS), so these time the parsing itself.
+HOSTILE_STEPS = [
+    '"carry " * 20_000',  # 120 KB, 43 s: a lookahead to the end of the sentence from each "carry"
+    '"carry the 1 " * 10_000',
+    '"\\\\frac{" * 20_000',  # 92 s: a scan for the closing brace from each "\frac{"
+    '"\\\\text{" * 20_000',
+    '" " * 100_000 + "x"',  # "\s*\\left" tried again from each space
+    '"\\n" * 100_000 + "x"',
+    '"." + " " * 100_000 + "x"',  # "\.?\s*\\overline"
+    '"-" * 100_000',  # "-+>" tried again from each "-"
+    '"^" + " " * 100_000',  # "\^\s*\{?\s*\\circ": two runs of spaces that overlap
+    '"mod" + " " * 100_000',  # "mod\s*\{?\s*\$?\s*(\d+)": three
+    '"(" * 20_000 + "1 + 1 = 2"',  # 57 s: one pass over the segment per parenthesis dropped
+    '"** " * 30_000',
+    '"1+1=2 " * 3_000',
+]
+
+
+@pytest.mark.parametrize("step", HOSTILE_STEPS)
+def test_hostile_steps_are_parsed_in_linear_time(step: str) -> None:
+    seconds("from criticlab.critics.arithmetic import check_claims", f"check_claims({step})")
+
+
+def test_a_10_mb_step_is_not_read_and_the_bound_is_named() -> None:
+    # 72 s and 2.4 GB before the bound; now not read at all
+    seconds("from criticlab.critics.arithmetic import check_step",
+            'v = check_step("1+1=2 " * 1_700_000)\n'
+            'assert v.verdict == "unknown" and "MAX_STEP_CHARS" in v.explanation, v')
+
+
+async def test_a_step_over_the_bound_is_unknown_never_correct(monkeypatch) -> None:
+    from criticlab.critics import arithmetic
+
+    assert arithmetic.MAX_STEP_CHARS == 20_000
+    monkeypatch.setattr(arithmetic, "MAX_STEP_CHARS", 30)
+    long_step = "1 + 1 = 3 and 2 + 2 = 4, " * 2
+    v = check_step(long_step, 1)
+    assert (v.verdict, v.score) == ("unknown", None)
+    assert v.explanation == ("not checked: the step has 50 characters, more than the 30 the "
+                             "arithmetic verifier reads (MAX_STEP_CHARS)")
+    assert verdict("1 + 1 = 3") == "incorrect"  # under the bound: read as before
+    c = await ArithmeticCritic().critique(PROBLEM, Solution(("2 + 2 = 4", long_step)))
+    assert [s.verdict for s in c.steps] == ["correct", "unknown"]
+    assert c.feedback == ("All arithmetic checked in 1 step(s) is right. Not checked, longer "
+                          "than 30 characters: step 2.")
+
+
+@pytest.mark.parametrize("text", [
+    "1 " + "2" * 5_000 + "/" + "3" * 5_000 + " + 1 = 2",  # a mixed number "1 2/3"
+    "3\\frac{" + "1" * 5_000 + "}{" + "2" * 5_000 + "} + 1 = 2",
+    "2 + 2 = 1 mod " + "7" * 5_000,
+])
+def test_numbers_too_long_for_int_are_poison_not_a_verifier_error(text: str) -> None:
+    # int() refuses more than 4,300 digits (and is quadratic below): these steps used to end
+    # in "verifier error: ValueError('Exceeds the limit (4300 digits) ...')"
+    v = check_step(text)
+    assert v.verdict == "unknown"
+    assert "verifier error" not in v.explanation

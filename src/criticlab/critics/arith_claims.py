@@ -81,22 +81,49 @@ def _segments(run: list[Tok]) -> tuple[list[list[Tok]], list[str]]:
 
 def _strip_parens(seg: list[Tok], first: bool, last: bool) -> list[Tok] | None:
     """Drop the unmatched parentheses that open a run ("(5 + 3 = 8)") or close it; ``None``
-    when the segment is the inside of a larger group: "(41^2, 41 * 43) = 41", "= (4, 7.5)"."""
-    seg = list(seg)
-    while seg:
-        depth = lowest = 0
-        for t in seg:
-            depth += (t.kind == "lp") - (t.kind == "rp")
-            lowest = min(lowest, depth)
+    when the segment is the inside of a larger group: "(41^2, 41 * 43) = 41", "= (4, 7.5)".
+
+    Linear in the segment: the depths are summed once (``g[k]`` after ``seg[:k]``), and the
+    kept part ``seg[lo:hi]`` only shrinks, so its lowest depth comes from :class:`_ShrinkingMin`
+    instead of a new pass per parenthesis dropped."""
+    g = [0]
+    for t in seg:
+        g.append(g[-1] + (t.kind == "lp") - (t.kind == "rp"))
+    lo, hi = 0, len(seg)
+    lowest_g = _ShrinkingMin(g)
+    while lo < hi:
+        depth, lowest = g[hi] - g[lo], lowest_g(lo, hi) - g[lo]
         if lowest == 0 and depth == 0:
-            return seg
-        if last and lowest < 0 and seg[-1].kind == "rp":
-            seg.pop()
-        elif first and depth > lowest and seg[0].kind == "lp":
-            seg.pop(0)
+            return seg[lo:hi]
+        if last and lowest < 0 and seg[hi - 1].kind == "rp":
+            hi -= 1
+        elif first and depth > lowest and seg[lo].kind == "lp":
+            lo += 1
         else:
             return None
-    return seg
+    return []
+
+
+class _ShrinkingMin:
+    """``min(values[lo : hi + 1])`` for a window that only shrinks, in amortised constant time:
+    minima are kept from a pivot in the middle of the window out to each end, and rebuilt
+    around a new pivot when an end passes it (after at least half the window was dropped)."""
+
+    def __init__(self, values: list[int]) -> None:
+        self.values = values
+        self.pivot = -1
+        self.left: list[int] = []  # left[k]: min(values[pivot - k : pivot + 1])
+        self.right: list[int] = []  # right[k]: min(values[pivot : pivot + k + 1])
+
+    def __call__(self, lo: int, hi: int) -> int:
+        if not lo <= self.pivot <= hi:
+            self.pivot = p = (lo + hi) // 2
+            self.left, self.right = [self.values[p]], [self.values[p]]
+            for k in range(p - 1, lo - 1, -1):
+                self.left.append(min(self.left[-1], self.values[k]))
+            for k in range(p + 1, hi + 1):
+                self.right.append(min(self.right[-1], self.values[k]))
+        return min(self.left[self.pivot - lo], self.right[hi - self.pivot])
 
 
 def _runs(toks: list[Tok]) -> list[tuple[int, int]]:

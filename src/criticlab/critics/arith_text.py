@@ -16,6 +16,13 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 POISON = "¤"  # stands for anything the extractor must not read across
+MAX_NUMBER_CHARS = 300  # a longer number is not a quantity a person wrote: a poison token
+
+# Every step here is linear in the text. No regex has a quantifier nested in another or followed
+# by one that can match the same characters: "\s*\{?\s*" is written "\s*+(?:\{\s*+)?", and a
+# pattern that starts with a run ("\s*\\left", "-+>") is tried only where the run starts
+# ("(?<!\s)", "(?<!-)"), not again from each of its characters. Braces are matched once per
+# text (_brace_pairs), not by a scan to the end from every "\frac{".
 
 # -- normalisation ----------------------------------------------------------------------------
 
@@ -52,33 +59,40 @@ _CURRENCY = re.compile(r"([$€£¥₹])\s*((?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?
 _CURRENCY_WORD = {"$": "dollars", "€": "euros", "£": "gbp", "¥": "yen", "₹": "rupees"}
 
 
-def _read_group(s: str, i: int) -> tuple[str, int] | None:
-    """Read one LaTeX argument at ``s[i:]``: a braced group or a single character."""
+def _brace_pairs(s: str) -> dict[int, int]:
+    """The index of the "}" that closes each "{" of ``s`` that is closed, in one pass."""
+    pairs: dict[int, int] = {}
+    opened: list[int] = []
+    for j, c in enumerate(s):
+        if c == "{":
+            opened.append(j)
+        elif c == "}" and opened:
+            pairs[opened.pop()] = j
+    return pairs
+
+
+def _read_group(s: str, i: int, pairs: dict[int, int]) -> tuple[str, int] | None:
+    """Read one LaTeX argument at ``s[i:]``: a braced group or a single character.
+    ``pairs`` is :func:`_brace_pairs` of ``s``."""
     while i < len(s) and s[i] == " ":
         i += 1
     if i >= len(s):
         return None
     if s[i] != "{":
         return (s[i], i + 1) if s[i].isalnum() else None
-    depth = 0
-    for j in range(i, len(s)):
-        if s[j] == "{":
-            depth += 1
-        elif s[j] == "}":
-            depth -= 1
-            if depth == 0:
-                return s[i + 1 : j], j + 1
-    return None
+    j = pairs.get(i)
+    return None if j is None else (s[i + 1 : j], j + 1)
 
 
 def _replace_commands(s: str, pattern: re.Pattern[str], nargs: int, fmt: str) -> str:
     out = []
     pos = 0
+    pairs = _brace_pairs(s) if "{" in s else {}
     while (m := pattern.search(s, pos)) is not None:
         args = []
         i = m.end()
         for _ in range(nargs):
-            g = _read_group(s, i)
+            g = _read_group(s, i, pairs)
             if g is None:
                 break
             args.append(g[0])
@@ -100,9 +114,14 @@ def _latex_command(m: re.Match[str]) -> str:
 
 
 def _markdown_star(m: re.Match[str]) -> str:
-    s, i, j = m.string, m.start(), m.end()
-    before = s[:i].rstrip()[-1:]
-    after = s[j:].lstrip()[:1]
+    s, i, j = m.string, m.start() - 1, m.end()
+    # the nearest non-space characters, read without copying the text on either side
+    while i >= 0 and s[i].isspace():
+        i -= 1
+    while j < len(s) and s[j].isspace():
+        j += 1
+    before = s[i] if i >= 0 else ""
+    after = s[j] if j < len(s) else ""
     if before and after and (before.isdigit() or before == ")") and (
             after.isdigit() or after == "("):
         return "^"
@@ -111,6 +130,8 @@ def _markdown_star(m: re.Match[str]) -> str:
 
 def _mixed_latex(m: re.Match[str]) -> str:
     w, a, b = m.group(1), m.group(2), m.group(3)
+    if max(len(w), len(a), len(b)) > MAX_NUMBER_CHARS:
+        return POISON  # not a number people write; int() of it would cost quadratic time
     return f"({w}+{a}/{b})" if int(a) < int(b) else POISON
 
 
@@ -120,14 +141,15 @@ def normalize(text: str) -> str:
     become a poison mark, so nothing is claimed across them."""
     s = text.replace("\r", "\n")
     s = re.sub(r"\\[()]", " ", s)  # inline math
-    s = re.sub(r"\s*\\left(?![A-Za-z])", "", s)  # "f \left(" is "f(": a function
+    s = re.sub(r"(?<!\s)\s*+\\left(?![A-Za-z])", "", s)  # "f \left(" is "f(": a function
     s = re.sub(r"\\[\[\]]", "\n", s)  # display math: a line of its own
-    s = re.sub(r"\.?\s*\\(?:overline|bar|dot|dots|ldots|cdots|vdots)(?![A-Za-z])", POISON, s)
+    s = re.sub(r"(?:\.|(?<![\s.]))\s*+\\(?:overline|bar|dot|dots|ldots|cdots|vdots)(?![A-Za-z])",
+               POISON, s)
     s = s.replace("\\$", "$").replace("\\%", "%").replace("{,}", ",").replace("\\&", " and ")
     s = re.sub(r"(?<=\d)\\[,!;: ](?=\d{3}\b)", "", s)  # 1\,000 thousands separator
     s = re.sub(r"\\[,;:! ]|~(?=\\)", " ", s)
     s = s.replace("\\\\", "\n").replace("&", " ")
-    s = re.sub(r"\^\s*\{?\s*\\circ\s*\}?", " degrees ", s)
+    s = re.sub(r"\^\s*+(?:\{\s*+)?\\circ\s*+\}?", " degrees ", s)
     s = re.sub(r"\\(?:begin|end)\s*\{[^{}]*\}", " ", s)
     s = re.sub(r"(?<![\d.])(\d+)\\[dt]?frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}",
                _mixed_latex, s)  # 3\frac{4}{5} is a mixed number
@@ -148,7 +170,7 @@ def normalize(text: str) -> str:
     s = re.sub(r"(?<=\d)–(?=\d)", POISON, s)  # 5–10 is a range
     s = s.replace("–", "-")
     s = re.sub(r"(?<=\d)-(?=[A-Za-z])", " ", s)  # 3-pound bag
-    s = re.sub(r"[=≈]\s*>|-+>|<-+|<=|>=|=<|!=", " ; ", s)
+    s = re.sub(r"[=≈]\s*+>|(?<!-)-++>|<-++|<=|>=|=<|!=", " ; ", s)
     s = re.sub(r"~\s*=|=\s*~|≈\s*=|=\s*≈", " ≈ ", s)
     s = re.sub(r"~(?=\s*[\d.(-])", " ≈ ", s)
     s = re.sub(r"\.{3,}", POISON, s)
@@ -242,10 +264,12 @@ def tokenize(s: str) -> list[Tok]:
         glued = a == prev_end
         prev_end = b
         if kind == "num" and ((len(text) > 1 and text[0] == "0" and text[1].isdigit())
-                              or len(text) > 300):
+                              or len(text) > MAX_NUMBER_CHARS):
             tok = Tok("poison", text, a, b)  # 0900: a clock time or a code; or absurdly long
         elif kind == "num":
             tok = _num_token(text, a, b)
+        elif kind == "mixed" and max(map(len, re.split(r"[ /]", text))) > MAX_NUMBER_CHARS:
+            tok = Tok("poison", text, a, b)  # absurdly long: int() of it costs quadratic time
         elif kind == "mixed":
             whole, frac = text.split()[0], text.split()[-1]
             n, d = frac.split("/")

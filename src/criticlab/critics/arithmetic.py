@@ -18,6 +18,9 @@ unit conversion ("2 * 3 feet = 72 inches" or "$1 / 2 = 50 cents"), or a change o
 a step that counts in thousands or millions. In a step about residues ("mod 17") a claim
 that holds modulo a modulus named in the step is right; in one about bases or carries a
 mismatch is not checked. When in doubt the critic says "unknown", never "correct".
+
+The cost is linear in the step's length, and a step longer than :data:`MAX_STEP_CHARS`
+characters is not read at all: its verdict is "unknown" and the explanation says why.
 """
 
 from __future__ import annotations
@@ -38,15 +41,21 @@ from criticlab.critics.arith_parse import (
     has_percent,
     interval,
 )
+from criticlab.critics.arith_text import MAX_NUMBER_CHARS
 from criticlab.critics.base import first_incorrect
 from criticlab.types import Critique, Overall, Problem, Solution, StepVerdict, Verdict
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "ArithmeticCritic", "ClaimCheck", "check_claim", "check_claims", "check_step",
-    "extract_claims",
+    "MAX_STEP_CHARS", "ArithmeticCritic", "ClaimCheck", "check_claim", "check_claims",
+    "check_step", "extract_claims",
 ]
+
+# The longest step the verifier reads: 13 times ProcessBench's longest (1,470 characters), and
+# at most about 0.2 s of work for the costliest text (a chain of claims like "1+1=2 1+1=2 ...").
+# A longer step is "unknown", "not checked" with the bound named, never "correct".
+MAX_STEP_CHARS = 20_000
 
 _CUE = re.compile(
     r"\b(?:approx\w*|about|around|roughly|nearly|almost|estimat\w*|round\w*|whole|remainder"
@@ -61,16 +70,23 @@ _UNIT_FACTORS = frozenset(
 )
 
 
+# Every pattern here is linear in the text: no quantifier is nested in another or followed by
+# one that can match the same characters ("\s*\{?\s*" is written "\s*+(?:\{\s*+)?"), and no
+# lookahead scans to the end of a sentence from every match (see _not_decimal).
+
 # modular, base-n or digit-by-digit arithmetic: "=" may not be plain equality of numbers
 _NOT_DECIMAL = re.compile(
-    r"\bmod(?:ulo)?\b|\\[pb]?mod\b|\\equiv|≡|\bcongruen|\bbase[\s$\\(-]*\d"
+    r"\bmod(?:ulo)?\b|\\[pb]?mod\b|\\equiv|≡|\bcongruen|\bbase[\s$\\(-]*+\d"
     # "carry" as in column addition ("carry the 1", "carry over"), not "carried 5 balls"
-    r"|\bcarr(?:y|ies|ied)\s+(?:the\s+|a\s+)?(?:over\b|\d(?=\s*(?:$|[.,;:)]|(?:over|to|into"
-    r"|onto|in|and|so|then|from)\b)))"
-    r"|\bcarr(?:y|ies|ied)\b(?=[^.]*\b(?:digit|column)s?\b)",
+    r"|\bcarr(?:y|ies|ied)\s++(?:the\s++|a\s++)?(?:over\b|\d(?=\s*+(?:$|[.,;:)]|(?:over|to"
+    r"|into|onto|in|and|so|then|from)\b)))",
     re.IGNORECASE,
 )
-_MODULUS = re.compile(r"(?:\\[pb]?mod|\bmod(?:ulo)?)\s*\{?\s*\$?\s*(\d+)", re.IGNORECASE)
+# ... or "carry" with "digit(s)" or "column(s)" later in its sentence
+_CARRY = re.compile(r"\bcarr(?:y|ies|ied)\b", re.IGNORECASE)
+_DIGIT_WORD = re.compile(r"\b(?:digit|column)s?\b", re.IGNORECASE)
+_MODULUS = re.compile(r"(?:\\[pb]?mod|\bmod(?:ulo)?)\s*+(?:\{\s*+)?(?:\$\s*+)?(\d+)",
+                      re.IGNORECASE)
 _SCALE_WORD = re.compile(r"\b(?:thousands?|millions?|billions?|trillions?)\b|\d\s?[kKMB]\b")
 _SCALES = frozenset(Fraction(10**k) for k in (3, 6, 9, 12))
 
@@ -283,7 +299,10 @@ def _modular(check: ClaimCheck, moduli: list[int]) -> ClaimCheck:
 def check_step(text: str, index: int = 0) -> StepVerdict:
     """Verdict on one step: "incorrect" when a claim is wrong (the explanation names it and
     the right value), "correct" when it has at least one checkable claim and all hold,
-    "unknown" when it has none. ``score`` is 1.0, 0.0 or None accordingly."""
+    "unknown" when it has none. ``score`` is 1.0, 0.0 or None accordingly. A step longer than
+    :data:`MAX_STEP_CHARS` is not read: "unknown", with the length and the bound."""
+    if len(text) > MAX_STEP_CHARS:
+        return StepVerdict(index, "unknown", _too_long(len(text)), None)
     checks = check_claims(text)
     wrong = [c for c in checks if c.ok is False]
     if wrong:
@@ -299,12 +318,35 @@ def check_step(text: str, index: int = 0) -> StepVerdict:
     return StepVerdict(index, "unknown", why, None)
 
 
+def _not_decimal(text: str) -> bool:
+    """Whether the step is about residues, bases or carries (its "=" may not be equality)."""
+    if _NOT_DECIMAL.search(text) is not None:
+        return True
+    # "carry" and, before the next ".", "digit(s)"/"column(s)": one sentence at a time, as a
+    # lookahead "(?=[^.]*digit)" from every "carry" would re-read the sentence each time
+    pos = 0
+    while (m := _CARRY.search(text, pos)) is not None:
+        end = text.find(".", m.end())
+        end = len(text) if end < 0 else end
+        if _DIGIT_WORD.search(text, m.end(), end) is not None:
+            return True
+        pos = end
+    return False
+
+
+def _too_long(n: int) -> str:
+    return (f"not checked: the step has {n:,} characters, more than the {MAX_STEP_CHARS:,} the "
+            "arithmetic verifier reads (MAX_STEP_CHARS)")
+
+
 def check_claims(text: str) -> list[ClaimCheck]:
-    """Every distinct claim of one step with its check, in order."""
+    """Every distinct claim of one step with its check, in order. The cost is linear in
+    ``text``, which is read whatever its length (:func:`check_step` bounds it)."""
     loose = _CUE.search(text) is not None
     scaled = _SCALE_WORD.search(text) is not None
-    modular = _NOT_DECIMAL.search(text) is not None
-    moduli = [int(m) for m in _MODULUS.findall(text) if int(m) > 1]
+    modular = _not_decimal(text)
+    moduli = [int(m) for m in _MODULUS.findall(text)
+              if len(m) <= MAX_NUMBER_CHARS and int(m) > 1]
     seen: set[tuple[str, str]] = set()
     checks: list[ClaimCheck] = []
     for c in extract_claims(text):
@@ -349,6 +391,10 @@ class ArithmeticCritic:
         else:
             verdict = None
             feedback = "No checkable arithmetic claim; the arithmetic verifier cannot judge."
+        unread = [i + 1 for i, text in enumerate(solution.steps) if len(text) > MAX_STEP_CHARS]
+        if unread:
+            feedback += (f" Not checked, longer than {MAX_STEP_CHARS:,} characters: step"
+                         f"{'s' if len(unread) > 1 else ''} {', '.join(map(str, unread))}.")
         score = None if verdict is None else float(verdict == "correct")
         return Critique(steps=steps, first_error=first_error, verdict=verdict,
                         feedback=feedback, score=score, parsed=True, critic=self.name)
