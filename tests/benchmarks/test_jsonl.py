@@ -210,3 +210,15 @@ def test_label_minus_one_alone_is_a_label_every_step_correct(tmp_path):
     a, b = list(read_examples(str(f)))
     assert a.gold is not None and a.gold.step_labels == (True, True)
     assert gold_index(Result(a, None)) == -1 and gold_index(Result(b, None)) == 0
+
+
+def test_a_jsonl_file_whose_first_line_is_an_array_is_still_json_lines(tmp_path):
+    """It was read as one JSON array: every record after the first line was lost."""
+    f = tmp_path / "r.jsonl"
+    f.write_text('[1, 2]\n{"id": "a", "problem": "q", "steps": ["1 + 1 = 2"]}\n[\n'
+                 '{"id": "b", "problem": "q", "steps": ["2 + 2 = 4"]}\n')
+    out = list(read_examples(str(f)))
+    assert [x.problem.id for x in out if not isinstance(x, InputError)] == ["a", "b"]
+    errors = [str(e) for e in out if isinstance(e, InputError)]
+    assert errors == [f"{f}:1: a record must be a JSON object, not list",
+                      f"{f}:3: invalid JSON: Expecting value (column 2)"]

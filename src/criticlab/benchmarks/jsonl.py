@@ -88,8 +88,9 @@ def _wide_encoding(data: bytes) -> str | None:
 
 def iter_raw(path: str, text: str) -> Iterator[tuple[int, Any | InputError]]:
     """(line, parsed JSON value or error) per record, for a JSON array, one JSON object, or
-    JSONL (lines end at ``\\n`` only). A syntax error in a JSON array ends the array but keeps
-    the records before it; so does content after its closing ``]``, which is an error too.
+    JSONL (lines end at ``\\n`` only; a ``.jsonl`` file is always read as JSONL). A syntax
+    error in a JSON array ends the array but keeps the records before it; so does content
+    after its closing ``]``, which is an error too.
     A record nested deeper than :data:`MAX_DEPTH`, holding an integer too long for Python
     (``sys.get_int_max_str_digits()``) or a lone surrogate is an ``InputError`` naming the
     field. A file none of whose lines is JSON is one error."""
@@ -97,7 +98,7 @@ def iter_raw(path: str, text: str) -> Iterator[tuple[int, Any | InputError]]:
     if start == len(text):
         return
     raw = not text.isascii() and _has_surrogates(text)
-    if text[start] == "[":
+    if text[start] == "[" and not path.endswith(".jsonl"):  # a .jsonl file is JSON Lines
         yield from _iter_array(path, text, start, raw)
         return
     if text[start] == "{" and not path.endswith(".jsonl"):
@@ -105,7 +106,7 @@ def iter_raw(path: str, text: str) -> Iterator[tuple[int, Any | InputError]]:
         if whole is not None:
             yield whole
             return
-    yield from _iter_lines(path, text, text[start] == "{", raw)
+    yield from _iter_lines(path, text, text[start] in "{[", raw)
 
 
 def _has_surrogates(text: str) -> bool:
