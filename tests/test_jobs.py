@@ -150,3 +150,21 @@ def test_a_file_with_no_good_record_is_refused_before_any_run(tmp_path):
              tmp_path=tmp_path)
     assert p.returncode == 2 and f"error: {data}:1: invalid JSON" in p.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_label_export_writes_the_good_records_and_names_the_bad(tmp_path):
+    """A bare problem crashed export with an AssertionError traceback (found by the fuzz
+    suite); an unlabelled record stopped the whole export."""
+    data = tmp_path / "d.jsonl"
+    data.write_text("\n".join([
+        json.dumps({"id": "a", "problem": "q", "steps": ["1 + 1 = 2"], "label": -1}),
+        json.dumps({"id": "bare", "problem": "q"}),
+        json.dumps({"id": "nolabel", "problem": "q", "steps": ["1 + 1 = 2"]}),
+    ]) + "\n")
+    out = tmp_path / "rows.jsonl"
+    p = _cli("label", "export", str(data), "--format", "stepwise", "--out", str(out),
+             "--no-dataset", tmp_path=tmp_path)
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+    assert f"error: {data}:2: steps: no solution to critique" in p.stderr
+    assert f"error: {data}: label: nolabel has no label to export" in p.stderr
+    assert len(out.read_text().splitlines()) == 1

@@ -27,6 +27,7 @@ from criticlab.cli_common import (
     slug,
 )
 from criticlab.errors import ConfigError, InputError
+from criticlab.jobs import keep_good
 
 label_app = typer.Typer(no_args_is_help=True, help="Make critique data and export it.")
 
@@ -152,11 +153,14 @@ def export_cmd(
     else:
         from criticlab.benchmarks import load_benchmark
 
-        examples = load_benchmark(data, limit=limit, errors=bad)
+        examples = load_benchmark(data, limit=limit, errors=bad, need_solution=True)
     if limit is not None:
         examples = examples[:limit]
     if not examples:
         raise ConfigError(f"{data}: nothing to export")
+    # every format states the gold first error
+    examples = keep_good(examples, bad, lambda ex: None if ex.gold is not None else InputError(
+        f"{ex.problem.id} has no label to export (give 'label')", path=data, field="label"))
     rows = rows_for(fmt, examples, critiques, style)
     path = write_rows(rows, out_file, dataset=not no_dataset)
     err.print(f"{len(rows)} {fmt} rows written to {path}"
