@@ -103,7 +103,7 @@ def rerun(n: int) -> None:
 
 
 def _many(n: int) -> list[Example]:
-    from criticlab.benchmarks import load_benchmark
+    from criticlab.data import load_benchmark
 
     data = Path(__file__).resolve().parents[1].parent / "shared" / "data"
     try:

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from criticlab.benchmarks.jsonl import read_examples
+from criticlab.data.jsonl import read_examples
 from criticlab.types import Example
 
 

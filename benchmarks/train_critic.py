@@ -47,7 +47,7 @@ GSM8K = ROOT.parent / "shared" / "data" / "gsm8k"
 
 
 def inject_records(split: str, problems: int, per_problem: int, out: Path) -> list[Any]:
-    from criticlab.benchmarks import load_benchmark
+    from criticlab.data import load_benchmark
     from criticlab.label.inject import InjectConfig, inject
 
     stats = inject(InjectConfig(str(GSM8K / f"{split}.jsonl"), out, per_problem=per_problem,

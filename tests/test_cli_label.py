@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-GSM8K = ROOT / "tests" / "benchmarks" / "fixtures" / "gsm8k" / "test.jsonl"
+GSM8K = ROOT / "tests" / "data" / "fixtures" / "gsm8k" / "test.jsonl"
 
 
 def run(*args, tmp_path):

@@ -253,7 +253,7 @@ def test_json_output_never_raises(monkeypatch, encoding):
     import io
 
     from criticlab.cli import _emit
-    from criticlab.cli_common import out
+    from criticlab.cli.common import out
 
     buf = io.BytesIO()
     monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(buf, encoding=encoding))

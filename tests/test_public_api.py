@@ -9,7 +9,7 @@ import criticlab
 from criticlab.models.scripted import ScriptedModel
 from tests.plugins import run
 
-LAZY = ("criticlab.benchmarks", "criticlab.critics.arithmetic", "criticlab.critics.prompted",
+LAZY = ("criticlab.data", "criticlab.critics.arithmetic", "criticlab.critics.prompted",
         "criticlab.critics.ensemble", "criticlab.critics.code", "criticlab.critics.prm",
         "criticlab.critics.selfeval", "criticlab.critics.template", "criticlab.models.spec")
 
@@ -20,7 +20,7 @@ def test_every_public_name_resolves_and_is_listed():
         assert getattr(criticlab, name) is not None, name
     assert set(criticlab.__all__) <= set(dir(criticlab))
     assert criticlab.PromptedCritic.__module__ == "criticlab.critics.prompted"
-    assert criticlab.load_benchmark.__module__ == "criticlab.benchmarks"
+    assert criticlab.load_benchmark.__module__ == "criticlab.data"
     with pytest.raises(AttributeError, match=r"^module 'criticlab' has no attribute 'Nope'$"):
         criticlab.Nope  # noqa: B018
 
@@ -33,7 +33,7 @@ def test_import_criticlab_leaves_the_critics_and_loaders_unimported(tmp_path):
             tmp_path=tmp_path)
     before, after = (json.loads(line) for line in p.stdout.splitlines())
     assert before == [], p.stderr
-    assert {"criticlab.benchmarks", "criticlab.critics.arithmetic"} <= set(after)
+    assert {"criticlab.data", "criticlab.critics.arithmetic"} <= set(after)
 
 
 def test_evaluate_is_the_function_whatever_the_import_order(tmp_path):

@@ -30,7 +30,6 @@ from criticlab.store import CachedModel, Store
 from criticlab.types import Critique, Example, Gold, Problem, Result, Solution, StepVerdict, Usage
 
 if TYPE_CHECKING:
-    from criticlab.benchmarks import load_benchmark
     from criticlab.critics.answer import AnswerCritic
     from criticlab.critics.arithmetic import ArithmeticCritic
     from criticlab.critics.code import CodeCritic
@@ -44,6 +43,7 @@ if TYPE_CHECKING:
     from criticlab.critics.rubric import RubricCritic
     from criticlab.critics.selfeval import SelfEvalCritic
     from criticlab.critics.template import TemplateCritic
+    from criticlab.data import load_benchmark
     from criticlab.models.spec import ModelSpec
 
 __version__ = "0.1.0"
@@ -65,7 +65,7 @@ _LAZY = {
     "SelfEvalCritic": "criticlab.critics.selfeval",
     "TemplateCritic": "criticlab.critics.template",
     "VoteCritic": "criticlab.critics.ensemble",
-    "load_benchmark": "criticlab.benchmarks",
+    "load_benchmark": "criticlab.data",
 }
 
 

@@ -274,7 +274,7 @@ def check_server(base_url: str | None, timeout: float = 5.0) -> Check:
 
 
 def check_store() -> Check:
-    from criticlab.cli_common import default_store_path
+    from criticlab.cli.common import default_store_path
 
     path = default_store_path()
     if path.exists():

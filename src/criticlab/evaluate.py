@@ -122,7 +122,7 @@ def prepare_run(config: EvalConfig, examples: Sequence[Example] | None,
     is part of the key."""
     errors: list[InputError] = []
     if examples is None:
-        from criticlab.benchmarks import load_benchmark
+        from criticlab.data import load_benchmark
 
         examples = load_benchmark(config.benchmark, limit=config.limit, errors=errors,
                                   need_solution=True)

@@ -7,8 +7,8 @@ from random import Random
 
 import pytest
 
-from criticlab.benchmarks import load_benchmark
 from criticlab.critics.arithmetic import ArithmeticCritic
+from criticlab.data import load_benchmark
 from criticlab.errors import ConfigError
 from criticlab.label import mistakes
 from criticlab.label.inject import InjectConfig, TypeStats, inject, inject_example

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from criticlab.benchmarks.jsonl import read_examples
 from criticlab.critics.prompted import PromptedCritic
+from criticlab.data.jsonl import read_examples
 from criticlab.errors import InputError, ModelError
 from criticlab.models.base import GenerateConfig, Message
 from criticlab.models.openai import OpenAIModel

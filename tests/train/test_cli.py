@@ -3,8 +3,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from criticlab.cli.train import train_app
 from criticlab.errors import ConfigError, InputError
-from criticlab.train.cli import train_app
 
 runner = CliRunner()
 

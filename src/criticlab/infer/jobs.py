@@ -112,7 +112,7 @@ class SelectConfig:
 def load_problems(data: str, limit: int | None, errors: list[InputError]) -> list[Example]:
     """The problems of ``data`` that have a reference answer (refine and select measure
     against one); the others, and bad records, are appended to ``errors``."""
-    from criticlab.benchmarks import load_benchmark
+    from criticlab.data import load_benchmark
 
     examples = load_benchmark(data, limit=limit, errors=errors)
     return keep_good(examples, errors, lambda ex: None if ex.problem.reference_answer else (

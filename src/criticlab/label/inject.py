@@ -33,8 +33,8 @@ from pathlib import Path
 from random import Random
 from typing import Any
 
-from criticlab.benchmarks import load_benchmark
 from criticlab.critics.arithmetic import check_step
+from criticlab.data import load_benchmark
 from criticlab.errors import ConfigError, InputError
 from criticlab.label.mistakes import ERROR_TYPES, Injection, Site, build, sites
 from criticlab.label.trace import Trace, number, parse_trace
@@ -51,7 +51,7 @@ ALL = ERROR_TYPES
 @dataclass(frozen=True)
 class InjectConfig:
     """``data``: a GSM8K-format JSONL path or a spec of
-    :func:`criticlab.benchmarks.load_benchmark` ("gsm8k", "gsm8k:train"); ``out``: a
+    :func:`criticlab.data.load_benchmark` ("gsm8k", "gsm8k:train"); ``out``: a
     ``.json`` (one JSON array) or ``.jsonl`` file; ``per_problem``: erroneous records per
     problem (of different types and steps where possible); ``types``: the error types to
     use; ``limit``: the first N problems only."""

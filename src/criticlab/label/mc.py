@@ -228,7 +228,7 @@ async def label_example(model: LanguageModel, ex: Example, method: str, n: int,
 # -- the job ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class MCConfig:
-    """``data``: a benchmark spec or file (:func:`criticlab.benchmarks.load_benchmark`) whose
+    """``data``: a benchmark spec or file (:func:`criticlab.data.load_benchmark`) whose
     records have steps and a reference answer; ``actor``: the model spec that writes the
     rollouts (``base_url`` for ``openai:``); ``rollouts``: completions per prefix;
     ``method``: ``per-step`` (every step) or ``binary`` (the first error only)."""
@@ -270,7 +270,7 @@ class MCConfig:
 def _load(config: MCConfig, errors: list[InputError]) -> list[Example]:
     """The solutions to label: those with steps and a reference answer; the others, and bad
     records, are appended to ``errors``."""
-    from criticlab.benchmarks import load_benchmark
+    from criticlab.data import load_benchmark
 
     def why(ex: Example) -> InputError | None:
         if ex.problem.reference_answer is None:

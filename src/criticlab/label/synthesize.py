@@ -61,7 +61,7 @@ def kept(critiques: Sequence[Critique], gold: int) -> list[int]:
 def label_synth(config: SynthConfig, progress: Callable[[int, int], None] | None = None
                 ) -> dict[str, Any]:
     """Sample teacher critiques for every labelled example and keep the agreeing ones."""
-    from criticlab.benchmarks import load_benchmark
+    from criticlab.data import load_benchmark
 
     bad: list[InputError] = []
     examples = keep_good(

@@ -24,8 +24,8 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from criticlab.benchmarks.hub import Source, convert, open_records
-from criticlab.benchmarks.jsonl import _check_utf8
+from criticlab.data.hub import Source, convert, open_records
+from criticlab.data.jsonl import _check_utf8
 from criticlab.errors import InputError
 from criticlab.types import Example, Gold, Problem, Solution
 
@@ -104,7 +104,7 @@ def _error_steps(rec: Mapping[str, Any], n_steps: int) -> frozenset[int]:
 
 
 def converter(rec: Mapping[str, Any], line: int) -> tuple[Example, Example]:
-    """``(record, line) -> (original, modified)`` for :func:`criticlab.benchmarks.hub.convert`."""
+    """``(record, line) -> (original, modified)`` for :func:`criticlab.data.hub.convert`."""
     return to_examples(rec)
 
 

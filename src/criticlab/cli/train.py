@@ -40,7 +40,7 @@ def _common(data: Path, model: str, out: Path, steps: int, lora: bool, lr: float
 
 
 def _report(result: Any) -> None:
-    from criticlab.cli_common import err, out
+    from criticlab.cli.common import err, out
 
     losses, per_step = result.losses, sorted(result.step_seconds)
     median = f", {per_step[len(per_step) // 2]:.1f}s a step" if per_step else ""
@@ -54,7 +54,7 @@ def _report(result: Any) -> None:
 
 
 def _progress() -> Any:
-    from criticlab.cli_common import err
+    from criticlab.cli.common import err
 
     def show(step: int, total: int, loss: float | None) -> None:
         err.print(f"step {step}/{total} loss {loss:.4f}" if loss is not None else

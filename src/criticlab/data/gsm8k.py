@@ -17,8 +17,8 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from criticlab.benchmarks.hub import Source, convert, open_records
-from criticlab.benchmarks.jsonl import _check_utf8
+from criticlab.data.hub import Source, convert, open_records
+from criticlab.data.jsonl import _check_utf8
 from criticlab.errors import InputError
 from criticlab.types import Example, Gold, Problem, Solution
 
@@ -65,7 +65,7 @@ def to_example(rec: Mapping[str, Any], *, split: str, line: int) -> Example:
 
 
 def converter(split: str) -> Callable[[Mapping[str, Any], int], tuple[Example]]:
-    """``(record, line) -> (Example,)`` for :func:`criticlab.benchmarks.hub.convert`."""
+    """``(record, line) -> (Example,)`` for :func:`criticlab.data.hub.convert`."""
     return lambda rec, line: (to_example(rec, split=split, line=line),)
 
 

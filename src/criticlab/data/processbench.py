@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
-from criticlab.benchmarks.hub import Source, convert, open_records
-from criticlab.benchmarks.jsonl import to_example as record_to_example
+from criticlab.data.hub import Source, convert, open_records
+from criticlab.data.jsonl import to_example as record_to_example
 from criticlab.errors import InputError
 from criticlab.types import Example
 
@@ -32,7 +32,7 @@ def source(subset: str) -> Source:
 def to_example(rec: Mapping[str, Any], *, subset: str, line: int) -> Example:
     """One ProcessBench record -> Example; raises ``InputError`` naming the bad field (the
     caller adds the file and line). Validation is that of criticlab's own record format
-    (:func:`criticlab.benchmarks.jsonl.to_example`, of which ProcessBench is a subset), plus
+    (:func:`criticlab.data.jsonl.to_example`, of which ProcessBench is a subset), plus
     the fields ProcessBench always has."""
     for key in _REQUIRED:
         if rec.get(key) is None:
@@ -46,7 +46,7 @@ def to_example(rec: Mapping[str, Any], *, subset: str, line: int) -> Example:
 
 
 def converter(subset: str) -> Callable[[Mapping[str, Any], int], tuple[Example]]:
-    """``(record, line) -> (Example,)`` for :func:`criticlab.benchmarks.hub.convert`."""
+    """``(record, line) -> (Example,)`` for :func:`criticlab.data.hub.convert`."""
     return lambda rec, line: (to_example(rec, subset=subset, line=line),)
 
 

@@ -9,13 +9,13 @@ Specs (see :data:`SPECS`):
 - ``gsm8k`` (the test split), ``gsm8k:test``, ``gsm8k:train``: reference solutions, all
   correct;
 - a path to a file: a ProcessBench-format JSON array, PRMBench JSONL, GSM8K JSONL, or
-  criticlab's own records (:mod:`criticlab.benchmarks.jsonl`), told apart by the fields of
+  criticlab's own records (:mod:`criticlab.data.jsonl`), told apart by the fields of
   the first record (a named spec wins over a file of the same name: write ``./NAME``).
 
 Named specs are read from ``data_dir``, else from ``$CRITICLAB_DATA`` (a folder laid out as
 ``processbench/SUBSET.json``, ``prmbench/prmbench_preview.jsonl``, ``gsm8k/SPLIT.jsonl``),
 else from the Hugging Face hub (needs ``pip install datasets`` and a network); see
-:mod:`criticlab.benchmarks.hub`.
+:mod:`criticlab.data.hub`.
 
 Ids are unique within a spec: the first example with an id keeps it, a later one is renamed
 ``SUBSET/ID`` (then ``ID#2``, ``ID#3``, ...), in order, so the first N of a spec are the same
@@ -29,9 +29,9 @@ from collections.abc import Iterator, Mapping
 from itertools import chain, islice
 from pathlib import Path
 
-from criticlab.benchmarks import gsm8k, prmbench, processbench
-from criticlab.benchmarks.hub import ENV_VAR, convert, unique_ids
-from criticlab.benchmarks.jsonl import iter_raw, read_examples, read_text
+from criticlab.data import gsm8k, prmbench, processbench
+from criticlab.data.hub import ENV_VAR, convert, unique_ids
+from criticlab.data.jsonl import iter_raw, read_examples, read_text
 from criticlab.errors import ConfigError, InputError
 from criticlab.types import Example
 

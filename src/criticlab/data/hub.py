@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from criticlab.benchmarks.jsonl import iter_raw, read_text
+from criticlab.data.jsonl import iter_raw, read_text
 from criticlab.errors import ConfigError, InputError
 from criticlab.types import Example
 

@@ -1,6 +1,6 @@
 import json
 
-from criticlab.benchmarks.jsonl import read_examples
+from criticlab.data.jsonl import read_examples
 from criticlab.errors import InputError
 from criticlab.types import Gold
 
@@ -91,7 +91,7 @@ def test_array_lines_are_exact_for_many_records(tmp_path):
     text = "[\n" + ",\n".join(recs) + "\n]\n"
     path = write(tmp_path, "r.json", text.encode())
     starts = [text[:text.index(r)].count("\n") + 1 for r in recs]
-    from criticlab.benchmarks.jsonl import iter_raw
+    from criticlab.data.jsonl import iter_raw
     assert [line for line, _ in iter_raw(path, text)] == starts
 
 
@@ -113,7 +113,7 @@ def test_huge_integer_in_a_single_object(tmp_path):
 
 
 def test_deep_nesting_is_bounded(tmp_path):
-    from criticlab.benchmarks.jsonl import MAX_DEPTH
+    from criticlab.data.jsonl import MAX_DEPTH
     assert MAX_DEPTH == 100
     lines = ['{"id": "a", "problem": "q", "steps": ["a"], "tests": ' + "[" * 99 + "]" * 99 + "}",
              '{"id": "b", "problem": "q", "steps": ["a"], "tests": ' + "[" * 100 + "]" * 100 + "}",
@@ -153,7 +153,7 @@ def test_lone_surrogates_anywhere_are_refused(tmp_path):
 def test_to_example_refuses_a_lone_surrogate_from_any_source():
     import pytest
 
-    from criticlab.benchmarks.jsonl import to_example
+    from criticlab.data.jsonl import to_example
     with pytest.raises(InputError, match=r"^steps\[0\]: contains a lone surrogate \\ud801, "):
         to_example({"problem": "q", "steps": ["\ud801"]}, default_id="x")
     with pytest.raises(InputError, match=r"^problem: contains bytes that are not valid UTF-8"):

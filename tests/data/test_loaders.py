@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from criticlab.benchmarks import SPECS, load_benchmark
-from criticlab.benchmarks.hub import ENV_VAR, unique_ids
+from criticlab.data import SPECS, load_benchmark
+from criticlab.data.hub import ENV_VAR, unique_ids
 from criticlab.errors import ConfigError, InputError
 from criticlab.types import Example, Gold, Problem
 
@@ -238,7 +238,7 @@ def _run_offline(code: str, tmp_path: Path, *args: str) -> subprocess.CompletedP
 def test_hub_offline_is_a_clear_config_error(tmp_path: Path) -> None:
     code = (
         "import sys\n"
-        "from criticlab.benchmarks import load_benchmark\n"
+        "from criticlab.data import load_benchmark\n"
         "from criticlab.errors import ConfigError\n"
         "try:\n"
         "    load_benchmark('processbench:olympiadbench', data_dir=sys.argv[1])\n"
@@ -261,7 +261,7 @@ def test_hub_rows_take_the_same_path(tmp_path: Path) -> None:
     shutil.copy(FIXTURES / "gsm8k" / "test.jsonl", repo / "test.jsonl")
     code = (
         "import json, sys\n"
-        "from criticlab.benchmarks import gsm8k, hub\n"
+        "from criticlab.data import gsm8k, hub\n"
         "src = hub.Source(rel='gsm8k/test.jsonl', hub=sys.argv[1], split='test')\n"
         "origin, records = hub.open_records('gsm8k', src, sys.argv[2])\n"
         "exs = hub.convert(origin, records, gsm8k.converter('test'))\n"

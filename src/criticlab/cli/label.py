@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from criticlab.cli_common import (
+from criticlab.cli.common import (
     AddressOpt,
     BaseUrlOpt,
     ConcurrencyOpt,
@@ -151,7 +151,7 @@ def export_cmd(
         examples, every, kept = read_critiques(Path(data))
         critiques = every if fmt == "preference" else kept
     else:
-        from criticlab.benchmarks import load_benchmark
+        from criticlab.data import load_benchmark
 
         examples = load_benchmark(data, limit=limit, errors=bad, need_solution=True)
     if limit is not None:
