@@ -1,8 +1,8 @@
 """Throughput of `criticlab eval` on Ray: items/s with each number of workers, side by side,
 and the ratio to one worker.
 
-Each run critiques the same N items into a fresh run directory with ``evaluate_ray``; the
-wall time includes starting the workers and loading their models (``items/s``), the steady
+Each run critiques the same N items into a fresh run directory with ``evaluate(config,
+executor=RayExecutor(...))``; the wall time includes starting the workers and loading their models (``items/s``), the steady
 rate counts the items after the first result over the time since it (``steady/s``). On this
 machine (local Ray, the embedded GGUF in each worker) the ratio is bounded by the free CPU
 cores; on a cluster, point it at the head and at a model every node can load or reach:
@@ -25,7 +25,7 @@ import ray
 from _common import items
 
 from criticlab.evaluate import EvalConfig, EvalProgress, evaluate
-from criticlab.scale import evaluate_ray
+from criticlab.scale import RayExecutor
 from criticlab.types import Example
 
 
@@ -45,8 +45,8 @@ def one_run(work: list[Example], out: Path, args: argparse.Namespace,
     if workers is None:
         run = evaluate(config, examples=work, progress=tick)
     else:
-        run = evaluate_ray(config, address=args.address, workers=workers, examples=work,
-                           progress=tick)
+        run = evaluate(config, examples=work, progress=tick,
+                       executor=RayExecutor(address=args.address, workers=workers))
     wall = time.perf_counter() - t
     assert run.metrics["complete"], run.metrics
     steady = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 and \

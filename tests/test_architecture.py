@@ -37,7 +37,12 @@ def run_blocks(*names: str) -> dict[str, object]:
 
 def test_the_doc_has_every_tested_block():
     assert sorted(blocks()) == ["benchmark", "cli", "critic", "critic-use", "entry-points",
-                                "model", "model-use"]
+                                "job", "model", "model-use"]
+
+
+def test_the_job_example():
+    """A new job gets the resume rule, the store and metrics.json from run_job alone."""
+    run_blocks("job")
 
 
 def test_the_doc_names_every_part_of_the_tree_and_only_real_files():

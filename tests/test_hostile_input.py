@@ -252,7 +252,7 @@ def _odd_result():
 def test_json_output_never_raises(monkeypatch, encoding):
     import io
 
-    from criticlab.cli import _emit
+    from criticlab.cli.critique import _emit
     from criticlab.cli.common import out
 
     buf = io.BytesIO()
@@ -273,7 +273,7 @@ def test_text_output_never_raises():
 
     from rich.console import Console
 
-    from criticlab.cli import _emit
+    from criticlab.cli.critique import _emit
 
     buf = io.BytesIO()
     console = Console(file=io.TextIOWrapper(buf, encoding="utf-8", write_through=True),

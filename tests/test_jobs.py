@@ -8,10 +8,11 @@ from dataclasses import replace
 
 import pytest
 
+from criticlab.engines import EngineSpec
 from criticlab.errors import ConfigError
 from criticlab.evaluate import EvalConfig
 from criticlab.infer.jobs import RefineConfig, SelectConfig, run_refine
-from criticlab.jobs import EngineSpec, open_run
+from criticlab.jobs import open_run
 from criticlab.label.mc import MCConfig
 from criticlab.label.synthesize import SynthConfig
 from tests.conftest import ROOT
@@ -168,3 +169,61 @@ def test_label_export_writes_the_good_records_and_names_the_bad(tmp_path):
     assert f"error: {data}:2: steps: no solution to critique" in p.stderr
     assert f"error: {data}: label: nolabel has no label to export" in p.stderr
     assert len(out.read_text().splitlines()) == 1
+
+
+def test_a_model_is_built_on_its_first_request_not_before(tmp_path):
+    """Engines builds every model of every job; a model whose requests are all stored is never
+    loaded (a resumed run starts at once), and its name is known before it is built."""
+    import asyncio
+
+    from criticlab.engines import Engines
+    from criticlab.models.base import GenerateConfig, Generation, Message
+    from criticlab.models.spec import ModelSpec
+    from criticlab.store import Store, request_key
+
+    spec = f"llamacpp:{tmp_path / 'missing.gguf'}"
+    msgs, cfg = [Message("user", "hi")], GenerateConfig(max_tokens=8)
+    with Store(tmp_path / "s.sqlite") as store:
+        engines = Engines(EngineSpec(model=spec), store)
+        m = engines.model()
+        assert m is engines.model(spec) and m.name == ModelSpec.parse(spec).name
+        store.put_response(request_key(m.name, msgs, cfg, 0), m.name, {}, Generation("stored"))
+        assert [g.text for g in asyncio.run(m.generate(msgs, cfg))] == ["stored"]
+        assert not m.model.built and m.stats.hits == 1
+        with pytest.raises(ConfigError, match=r"missing\.gguf"):  # the first real request loads it
+            asyncio.run(m.generate([Message("user", "new")], cfg))
+
+
+def test_an_interrupted_job_still_writes_what_it_finished(tmp_path):
+    """run_job writes the job's files and metrics.json when the run stops early (here a bug
+    in the third item's work), and a rerun resumes from the stored items."""
+    from criticlab.infer.jobs import RefineJob
+    from criticlab.jobs import run_job
+
+    data = tmp_path / "d.json"  # four problems: two slips, two right
+    data.write_text(json.dumps(SLIPPED + [{**r, "id": r["id"] + "2"} for r in SLIPPED]))
+    config = RefineConfig(data=str(data), out=tmp_path / "run", critic="arithmetic",
+                          strategy="repair", rounds=1)
+
+    class Stops(RefineJob):
+        def work(self, engines):
+            run, seen = super().work(engines), []
+
+            async def stop_at_third(ex):
+                seen.append(ex.problem.id)
+                if len(seen) == 3:
+                    raise RuntimeError("stopped")
+                return await run(ex)
+
+            return stop_at_third
+
+    config = replace(config, engines=EngineSpec(concurrency=1))
+    with pytest.raises(RuntimeError, match="stopped"):
+        run_job(Stops(config))
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    rows = (tmp_path / "run" / "trajectories.jsonl").read_text().splitlines()
+    n = metrics["n"]  # the two before the bug, and the fourth if it ran before the stop
+    assert not metrics["complete"] and n == len(rows) and n in (2, 3)
+    assert "a2" not in {json.loads(r)["problem"]["id"] for r in rows}  # the item that failed
+    again = run_refine(config)
+    assert again["complete"] and again["this_run"]["resumed_items"] == n and again["n"] == 4

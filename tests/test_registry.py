@@ -74,12 +74,14 @@ def test_bad_model_specs_are_one_clear_line(spec, needle):
 
 def test_the_scale_executor_knows_every_model_kind():
     """``label mc --executor ray --actor hf:DIR`` named its run from a parser that knew no hf:."""
-    from criticlab.scale.jobs import gpus_for
+    from criticlab.scale.executor import gpus_for
 
     assert ModelSpec.parse("hf:/some/dir").name == "hf:/some/dir"
-    assert [gpus_for(f"{k}:x" if k != "embedded" else k, None) for k in MODEL_KINDS] == [
+    assert [gpus_for([f"{k}:x" if k != "embedded" else k], None) for k in MODEL_KINDS] == [
         0.0, 0.0, 0.0, 0.0, 1.0]
-    assert gpus_for("vllm:m", 0.5) == 0.5
+    assert gpus_for(["vllm:m"], 0.5) == 0.5
+    # the most any engine of the job asks for; a spec no engine is built from asks for none
+    assert gpus_for(["none", "vllm:m", None], None) == 1.0
 
 
 def test_the_built_engine_has_the_name_its_spec_promises(monkeypatch, tmp_path, embedded_path):

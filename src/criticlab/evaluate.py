@@ -9,24 +9,19 @@ from the store, so no model call is repeated and no result is written twice.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from criticlab.critics.base import Critic
+from criticlab.engines import Engines, EngineSpec
 from criticlab.errors import ConfigError, InputError
-from criticlab.jobs import input_errors, keep_good, map_resumable, open_run, write_json, write_jsonl
-from criticlab.metrics import compute_metrics, prediction
-from criticlab.store import CachedModel, Store
+from criticlab.jobs import Executor, Job, Ticker, Work, keep_good, run_job, write_jsonl
+from criticlab.metrics import compute_metrics, critique_prediction
 from criticlab.types import Example, Result, Usage
-
-log = logging.getLogger(__name__)
-
 
 
 @dataclass(frozen=True)
@@ -97,149 +92,119 @@ def evaluate(
     examples: Sequence[Example] | None = None,
     critic: Critic | None = None,
     progress: Callable[[EvalProgress], None] | None = None,
+    executor: Executor | None = None,
 ) -> EvalRun:
     """Critique every example (the config's benchmark unless ``examples`` is given) into
-    ``config.out`` and compute the metrics. ``critic`` overrides the one the config names.
+    ``config.out`` and compute the metrics. ``critic`` overrides the one the config names
+    (local executor only). ``executor``: :class:`~criticlab.jobs.LocalExecutor` (default) or
+    :class:`criticlab.scale.RayExecutor`, which adds its own figures to ``metrics.json``.
 
     An engine error on one item is recorded in its ``Result.error`` and not stored, so a rerun
     tries that item again. Interrupted runs (Ctrl-C) still write what they finished.
     """
-    if critic is None:
-        from criticlab.registry import check_names
-
-        check_names(config.critic, config.model, template=config.template)
-    items, key, errors = prepare_run(config, examples, critic)
-    with Store(config.out / "store.sqlite") as store:
-        return asyncio.run(_evaluate(config, items, key, critic, store, progress, errors))
+    job = EvalJob(config, examples, critic)
+    metrics = run_job(job, executor, progress)
+    return EvalRun(config, job.results, metrics)
 
 
-def prepare_run(config: EvalConfig, examples: Sequence[Example] | None,
-                critic: Critic | None = None) -> tuple[list[Example], str, list[InputError]]:
-    """The run's items (the config's benchmark unless given, up to ``limit``, ids unique),
-    the store's key for them, and the records skipped as bad (reported with the results),
-    after checking that ``config.out`` may hold this run and recording its config there
-    (:func:`criticlab.jobs.open_run`). A critic object given in place of the config's name
-    is part of the key."""
-    errors: list[InputError] = []
-    if examples is None:
-        from criticlab.data import load_benchmark
+class EvalJob(Job):
+    """The eval job: one critique per example, the metrics of :mod:`criticlab.metrics`."""
 
-        examples = load_benchmark(config.benchmark, limit=config.limit, errors=errors,
-                                  need_solution=True)
-    elif config.limit is not None:
-        examples = list(examples)[: config.limit]
-    examples = keep_good(examples, errors, lambda ex: None if ex.solution is not None else (
-        InputError(f"{ex.problem.id} has no solution to critique (give 'steps' or 'solution')",
-                   path=config.benchmark, field="steps")))
-    ids = [ex.problem.id for ex in examples]
-    if len(set(ids)) != len(ids):
-        dup = next(i for i in ids if ids.count(i) > 1)
-        raise ConfigError(f"{config.benchmark}: the item id {dup!r} occurs more than once")
-    extra = None if critic is None else {"critic_object": getattr(critic, "name", repr(critic))}
-    return examples, open_run(config, extra), errors
-
-
-class Collector:
-    """Gathers an eval run's results as an executor reports them (its ``on_result``), keeps
-    the progress state, and writes the run's files at the end; shared by the local executor
-    and the Ray one, so both finish a run the same way."""
-
-    def __init__(self, config: EvalConfig, examples: list[Example],
-                 progress: Callable[[EvalProgress], None] | None,
-                 errors: Sequence[InputError] = ()) -> None:
+    def __init__(self, config: EvalConfig, examples: Sequence[Example] | None = None,
+                 critic: Critic | None = None) -> None:
         self.config = config
-        self.examples = examples
-        self.errors = errors
-        self.progress = progress
-        self.started = time.monotonic()
-        self.state = EvalProgress(total=len(examples))
-        self.by_id = {ex.problem.id: ex for ex in examples}
-        self.results: dict[str, Result] = {}
+        self.engines = EngineSpec(model=config.model, base_url=config.base_url,
+                                  threads=config.threads, timeout=config.timeout,
+                                  concurrency=config.concurrency,
+                                  max_tokens=config.max_tokens)
+        self.examples = None if examples is None else list(examples)
+        self.critic = critic
+        self.results: list[Result] = []
 
-    def on_result(self, key: str, row: dict[str, Any] | None, error: str | None,
-                  resumed: bool) -> None:
-        r = Result.from_dict(row) if row is not None else Result(self.by_id[key], None, error)
-        self.results[key] = r
-        self.state.done += 1
-        self.state.resumed += resumed
-        _count(self.state, r)
-        if self.progress and not resumed:
-            self.progress(self.state)
+    @property
+    def source(self) -> str:
+        return self.config.benchmark
 
-    def finish(self, complete: bool, extra: dict[str, Any]) -> EvalRun:
-        """Write ``results.jsonl`` (in the benchmark's order) and ``metrics.json`` with what
-        has been collected, ``extra`` included (this executor's own figures)."""
-        ordered = [self.results[ex.problem.id] for ex in self.examples
-                   if ex.problem.id in self.results]
-        metrics = compute_metrics(ordered)
-        metrics.update({
-            "benchmark": self.config.benchmark, "critic": self.config.critic,
-            "model": self.config.model, "complete": complete,
-            "elapsed_s": time.monotonic() - self.started, **extra,
-            **input_errors(self.errors),
-        })
-        write_jsonl(self.config.out / "results.jsonl", (r.to_dict() for r in ordered))
-        write_json(self.config.out / "metrics.json", metrics)
-        return EvalRun(self.config, ordered, metrics)
+    def __getstate__(self) -> dict[str, Any]:  # what a Ray worker needs: no items, no objects
+        return {**self.__dict__, "examples": None, "results": []}
 
+    def check(self) -> None:
+        if self.critic is None:
+            from criticlab.registry import check_names
 
-async def _evaluate(
-    config: EvalConfig,
-    examples: list[Example],
-    key: str,
-    critic: Critic | None,
-    store: Store,
-    progress: Callable[[EvalProgress], None] | None,
-    errors: Sequence[InputError] = (),
-) -> EvalRun:
-    collect = Collector(config, examples, progress, errors)
-    models: list[CachedModel] = []
-    built: list[Critic] = [critic] if critic is not None else []
+            check_names(self.config.critic, self.config.model, template=self.config.template)
 
-    async def work(ex: Example) -> dict[str, Any]:
-        if not built:  # build the engine only when an item needs it
-            built.append(_build_critic(config, store, models))
-        assert ex.solution is not None, f"{ex.problem.id} has no solution to critique"
-        return Result(ex, await built[0].critique(ex.problem, ex.solution)).to_dict()
+    def local_only(self) -> str | None:
+        return "a critic object was given in place of a name" if self.critic else None
 
-    complete = False
-    try:
-        done, _ = await map_resumable(
-            store, key, [(ex.problem.id, ex) for ex in examples], work,
-            concurrency=config.concurrency, on_result=collect.on_result)
-        complete = len(done) == len(examples)
-    finally:
-        for m in models:
-            await m.aclose()
-        run = collect.finish(complete, {"this_run": {
-            "engine_calls": sum(m.stats.calls for m in models),
-            "store_hits": sum(m.stats.hits for m in models),
-            "resumed_items": collect.state.resumed,
-        }})
-    return run
+    def key_extra(self) -> Mapping[str, Any] | None:
+        c = self.critic
+        return None if c is None else {"critic_object": getattr(c, "name", repr(c))}
 
+    def load(self, errors: list[InputError]) -> list[Example]:
+        """The config's benchmark unless examples were given, up to ``limit``; records with
+        no solution are refused."""
+        config = self.config
+        if self.examples is None:
+            from criticlab.data import load_benchmark
 
-def _build_critic(config: EvalConfig, store: Store, models: list[CachedModel]) -> Critic:
-    from criticlab.registry import make_critic, make_model
+            examples = load_benchmark(config.benchmark, limit=config.limit, errors=errors,
+                                      need_solution=True)
+        else:
+            examples = self.examples[: config.limit]
+        return keep_good(examples, errors, lambda ex: None if ex.solution is not None else (
+            InputError(f"{ex.problem.id} has no solution to critique (give 'steps' or "
+                       "'solution')", path=config.benchmark, field="steps")))
 
-    def lm() -> CachedModel:
-        if not models:
-            models.append(CachedModel(
-                make_model(config.model, base_url=config.base_url, threads=config.threads,
-                           timeout=config.timeout, concurrency=config.concurrency),
-                store,
-            ))
-        return models[0]
+    def work(self, engines: Engines) -> Work:
+        c = self.config
+        critic = self.critic or engines.critic(c.critic, samples=c.samples, template=c.template)
 
-    return make_critic(config.critic, lm, samples=config.samples, template=config.template,
-                       max_tokens=config.max_tokens)
+        async def run(ex: Example) -> dict[str, Any]:
+            assert ex.solution is not None, f"{ex.problem.id} has no solution to critique"
+            return Result(ex, await critic.critique(ex.problem, ex.solution)).to_dict()
+
+        return run
+
+    def tracker(self, items: Sequence[Example],
+                progress: Callable[..., None] | None) -> Ticker:
+        return EvalTicker(items, progress)
+
+    def finish(self, items: Sequence[Example], done: Mapping[str, dict[str, Any]],
+               failed: Mapping[str, str]) -> dict[str, Any]:
+        """Write ``results.jsonl`` (in the benchmark's order); the metrics of the results."""
+        self.results = [Result.from_dict(done[ex.problem.id]) if ex.problem.id in done
+                        else Result(ex, None, failed[ex.problem.id])
+                        for ex in items if ex.problem.id in done or ex.problem.id in failed]
+        metrics = compute_metrics(self.results)
+        metrics.update({"benchmark": self.config.benchmark, "critic": self.config.critic,
+                        "model": self.config.model})
+        write_jsonl(self.config.out / "results.jsonl", (r.to_dict() for r in self.results))
+        return metrics
 
 
-def _count(state: EvalProgress, r: Result) -> None:
-    if r.error is not None:
-        state.errors += 1
-        return
-    if r.critique is not None:
-        state.usage = state.usage + r.critique.usage
-        if prediction(r) is None and not r.critique.parsed:
-            state.unparsed += 1
+class EvalTicker(Ticker):
+    """Keeps an :class:`EvalProgress` (tokens, unparsed critiques, errors) and passes it to
+    ``progress`` after every item computed in this run."""
+
+    def __init__(self, items: Sequence[Example],
+                 progress: Callable[[EvalProgress], None] | None) -> None:
+        super().__init__(len(items))
+        self.by_id = {ex.problem.id: ex for ex in items}
+        self.state = EvalProgress(total=len(items))
+        self.on_progress = progress
+
+    def __call__(self, key: str, row: object, error: str | None, resumed: bool) -> None:
+        super().__call__(key, row, error, resumed)
+        s = self.state
+        s.done, s.resumed = self.done, self.resumed
+        if error is not None or not isinstance(row, dict):
+            s.errors += 1
+        else:
+            c = Result.from_dict(row).critique
+            if c is not None:
+                s.usage = s.usage + c.usage
+                if critique_prediction(c) is None and not c.parsed:
+                    s.unparsed += 1
+        if self.on_progress and not resumed:
+            self.on_progress(s)

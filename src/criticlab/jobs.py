@@ -1,5 +1,8 @@
-"""What every resumable job shares: run items concurrently into the store (finished items
-are read back, never recomputed or written twice), and write output files atomically."""
+"""One job abstraction for every resumable job (eval, refine, select, label mc, label synth):
+a :class:`Job` is a config, items, the work on one item and a finish; :func:`run_job` runs it
+with an :class:`Executor` (this process, or Ray workers) into a run directory, under the one
+resume rule (:func:`open_run`): finished items are read back, never recomputed or written
+twice; output files are written atomically."""
 
 from __future__ import annotations
 
@@ -9,14 +12,16 @@ import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
 
-from criticlab.critics.base import Critic
+from criticlab.engines import Engines, EngineSpec
 from criticlab.errors import ConfigError, InputError, ModelError
-from criticlab.store import LINE_BREAKS, CachedModel, Store, json_text
+from criticlab.models.base import LanguageModel
+from criticlab.store import LINE_BREAKS, Store, json_text
 from criticlab.types import Example
 
 log = logging.getLogger(__name__)
@@ -94,55 +99,6 @@ def write_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-@dataclass(frozen=True)
-class EngineSpec:
-    """Which engines a job uses; the actor defaults to the critic's model."""
-
-    model: str = "embedded"
-    actor: str | None = None
-    base_url: str | None = None
-    threads: int | None = None
-    timeout: float = 120.0
-    concurrency: int = 4
-    max_tokens: int = 1024
-
-
-class Engines:
-    """Builds each named model once, wrapped in the store, on first use."""
-
-    def __init__(self, spec: EngineSpec, store: Store) -> None:
-        self.spec = spec
-        self.store = store
-        self.built: dict[str, CachedModel] = {}
-
-    def get(self, name: str) -> CachedModel:
-        if name not in self.built:
-            from criticlab.registry import make_model
-
-            s = self.spec
-            self.built[name] = CachedModel(
-                make_model(name, base_url=s.base_url, threads=s.threads, timeout=s.timeout,
-                           concurrency=s.concurrency), self.store)
-        return self.built[name]
-
-    def actor(self) -> CachedModel:
-        return self.get(self.spec.actor or self.spec.model)
-
-    def critic(self, spec: str) -> Critic:
-        from criticlab.registry import make_critic
-
-        return make_critic(spec, lambda: self.get(self.spec.model),
-                           max_tokens=self.spec.max_tokens)
-
-    async def aclose(self) -> None:
-        for m in self.built.values():
-            await m.aclose()
-
-    def stats(self) -> dict[str, int]:
-        return {"engine_calls": sum(m.stats.calls for m in self.built.values()),
-                "store_hits": sum(m.stats.hits for m in self.built.values())}
-
-
 def keep_good(examples: Sequence[Example], errors: list[InputError],
               why: Callable[[Example], InputError | None]) -> list[Example]:
     """The examples a job can run: those ``why`` finds nothing wrong with; the others' errors
@@ -182,13 +138,6 @@ class Ticker:
         self.resumed += resumed
         if self.progress:
             self.progress(self.done, self.total)
-
-
-async def run_items(store: Store, run: str, examples: Sequence[Example], work: Any,
-                    engines: EngineSpec, tick: Ticker
-                    ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    return await map_resumable(store, run, [(ex.problem.id, ex) for ex in examples], work,
-                               concurrency=engines.concurrency, on_result=tick)
 
 
 # -- run directories -------------------------------------------------------------------------
@@ -273,15 +222,145 @@ def run_key(config: JobConfig, extra: Mapping[str, Any] | None = None) -> str:
     return f"{config.KIND}@{digest.hexdigest()[:16]}"
 
 
-def in_run_dir(config: JobConfig,
-               main: Callable[[Store, str], Coroutine[Any, Any, dict[str, Any]]]
-               ) -> dict[str, Any]:
-    """Run ``main(store, run_key)`` in ``config.out`` (see :func:`open_run`) and write the
-    metrics it returns, with the elapsed time, to ``metrics.json``."""
-    key = open_run(config)
+# -- one job, two executors ------------------------------------------------------------------
+OnResult = Callable[[str, dict[str, Any] | None, str | None, bool], None]
+Work = Callable[[Example], Awaitable[dict[str, Any]]]
+
+
+class Job(ABC):
+    """One resumable job: a config (``KIND``, ``IDENTITY``, ``VARIANTS``, ``out``; see
+    :func:`open_run`), the items it runs (:meth:`load`), the work on one item, which returns
+    the row stored for it (:meth:`work`), and the files and metrics it ends with
+    (:meth:`finish`). eval, refine, select, label mc and label synth are each one; any
+    :class:`Executor` runs any of them (:func:`run_job`).
+
+    A job is pickled to Ray workers, where :meth:`work` is built over the worker's own
+    engines: it holds its config and what :meth:`load` decided, nothing built. ``given``
+    (model objects in place of specs) and critic objects keep a job on the local executor.
+    """
+
+    config: Any
+    engines: EngineSpec
+    given: Mapping[str, LanguageModel] = {}
+
+    @property
+    def source(self) -> str:
+        """Where the items come from (named in errors)."""
+        return str(getattr(self.config, "data", ""))
+
+    @abstractmethod
+    def check(self) -> None:
+        """Check the names the job uses before anything is read or run."""
+
+    @abstractmethod
+    def load(self, errors: list[InputError]) -> list[Example]:
+        """The items to run; bad records are appended to ``errors`` (see :func:`keep_good`)."""
+
+    def key_extra(self) -> Mapping[str, Any] | None:
+        """What else decides the results (objects given in place of names)."""
+        return {"engines": {k: m.name for k, m in self.given.items()}} if self.given else None
+
+    def local_only(self) -> str | None:
+        """Why this job cannot run on Ray workers (objects that cannot be rebuilt there)."""
+        return "a model object was given in place of a model spec" if self.given else None
+
+    @abstractmethod
+    def work(self, engines: Engines) -> Work:
+        """The work on one item, built once per executor (per Ray worker) over ``engines``."""
+
+    @abstractmethod
+    def finish(self, items: Sequence[Example], done: Mapping[str, dict[str, Any]],
+               failed: Mapping[str, str]) -> dict[str, Any]:
+        """Write the job's output files from what is done (in the items' order) and return
+        its metrics. Also called for an interrupted run, with what it finished."""
+
+    def tracker(self, items: Sequence[Example],
+                progress: Callable[..., None] | None) -> Ticker:
+        return Ticker(len(items), progress)
+
+
+class Executor(Protocol):
+    """Runs a job's items into the store: :class:`LocalExecutor` or
+    :class:`criticlab.scale.RayExecutor`."""
+
+    def describe(self) -> dict[str, Any]:
+        """The executor's entries in ``metrics.json``."""
+        ...
+
+    def check(self, job: Job) -> None:
+        """Refuse, with one line, a job this executor cannot run."""
+        ...
+
+    async def map(self, job: Job, store: Store, key: str, items: Sequence[tuple[str, Example]],
+                  on_result: OnResult, this_run: dict[str, Any]) -> None:
+        """Run the items not yet stored under ``key``, store each result, report each item
+        to ``on_result`` (first those read back); keep ``this_run``'s figures current
+        (``engine_calls``, ``store_hits``, ...), also when interrupted."""
+        ...
+
+
+@dataclass(frozen=True)
+class LocalExecutor:
+    """The items in this process, ``job.engines.concurrency`` at a time."""
+
+    def describe(self) -> dict[str, Any]:
+        return {"executor": "local"}
+
+    def check(self, job: Job) -> None:
+        pass
+
+    async def map(self, job: Job, store: Store, key: str, items: Sequence[tuple[str, Example]],
+                  on_result: OnResult, this_run: dict[str, Any]) -> None:
+        engines = Engines(job.engines, store, job.given)
+        try:
+            await map_resumable(store, key, items, job.work(engines),
+                                concurrency=job.engines.concurrency, on_result=on_result)
+        finally:
+            await engines.aclose()
+            this_run.update(engines.stats())
+
+
+def run_job(job: Job, executor: Executor | None = None,
+            progress: Callable[..., None] | None = None) -> dict[str, Any]:
+    """Run ``job`` into ``job.config.out`` with ``executor`` (default: this process): check
+    the names, load the items, open the run directory (:func:`open_run`: refused if it holds
+    another run), run the items not yet stored, then write the job's files and
+    ``metrics.json``, which is returned. Interrupted (Ctrl-C), it still writes what it
+    finished; a rerun resumes. ``progress`` is passed to the job's tracker."""
+    executor = executor or LocalExecutor()
+    job.check()
+    executor.check(job)
+    bad: list[InputError] = []
+    items = job.load(bad)
+    ids = [ex.problem.id for ex in items]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise ConfigError(f"{job.source}: the item id {dup!r} occurs more than once")
+    key = open_run(job.config, job.key_extra())
     started = time.monotonic()
-    with Store(config.out / "store.sqlite") as store:
-        metrics: dict[str, Any] = asyncio.run(main(store, key))
-    metrics["elapsed_s"] = time.monotonic() - started
-    write_json(config.out / "metrics.json", metrics)
+    tick = job.tracker(items, progress)
+    done: dict[str, dict[str, Any]] = {}
+    failed: dict[str, str] = {}
+
+    def on_result(k: str, row: dict[str, Any] | None, error: str | None, resumed: bool) -> None:
+        if row is not None:
+            done[k] = row
+            failed.pop(k, None)
+        else:
+            failed[k] = error or "failed"
+        tick(k, row, error, resumed)
+
+    this_run: dict[str, Any] = {}
+    with Store(job.config.out / "store.sqlite") as store:
+        try:
+            asyncio.run(executor.map(job, store, key, [(ex.problem.id, ex) for ex in items],
+                                     on_result, this_run))
+        finally:
+            metrics = job.finish(items, done, failed)
+            metrics.update({
+                "errors": len(failed), "complete": len(done) == len(items),
+                **executor.describe(),
+                "this_run": {**this_run, "resumed_items": tick.resumed},
+                "elapsed_s": time.monotonic() - started, **input_errors(bad)})
+            write_json(job.config.out / "metrics.json", metrics)
     return metrics

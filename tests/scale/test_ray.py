@@ -14,11 +14,11 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="ray is not installed: pip install 'criticlab[ray]'")
 
+from criticlab.engines import EngineSpec  # noqa: E402
 from criticlab.evaluate import EvalConfig, EvalRun, evaluate  # noqa: E402
-from criticlab.infer.jobs import SelectConfig, run_select  # noqa: E402
-from criticlab.jobs import EngineSpec  # noqa: E402
+from criticlab.infer.jobs import RefineConfig, SelectConfig, run_refine, run_select  # noqa: E402  # noqa: E402
 from criticlab.label.mc import MCConfig, label_mc  # noqa: E402
-from criticlab.scale import RayStats, evaluate_ray, label_mc_ray, map_ray, select_ray  # noqa: E402
+from criticlab.scale import RayExecutor, RayStats, map_ray  # noqa: E402
 from criticlab.store import Store  # noqa: E402
 from criticlab.types import Example, Problem, Solution  # noqa: E402
 from tests.scale import specs  # noqa: E402
@@ -91,7 +91,8 @@ def test_eval_on_two_workers_with_one_killed_equals_one_process(
             killed.append(name)
 
     config = EvalConfig("toy", tmp_path / "run", max_tokens=MAX_TOKENS, concurrency=2)
-    run = evaluate_ray(config, workers=2, examples=examples(4), progress=kill_first_worker)
+    run = evaluate(config, examples=examples(4), progress=kill_first_worker,
+                   executor=RayExecutor(workers=2))
     this = run.metrics["this_run"]
     assert killed and this["worker_restarts"] == 1 and this["resent_items"] >= 1
     assert run.metrics["complete"] and run.metrics["n"] == 4
@@ -117,7 +118,7 @@ def test_workers_answer_stored_requests_from_the_store_file(
                                 (key,)).fetchone()
             store.put_response(key, req[0], json.loads(req[1]), hit)
     config = EvalConfig("toy", out, max_tokens=MAX_TOKENS, concurrency=2)
-    run = evaluate_ray(config, workers=2, examples=examples(4))
+    run = evaluate(config, examples=examples(4), executor=RayExecutor(workers=2))
     assert run.metrics["this_run"]["engine_calls"] == 0
     assert run.metrics["this_run"]["store_hits"] == 4
     assert critiques(run) == critiques(local_run)
@@ -142,7 +143,7 @@ def test_label_mc_through_ray_equals_one_process(cluster: Any, tmp_path: Path,
                         concurrency=1)
 
     local = label_mc(config("local"))
-    remote = label_mc_ray(config("ray"), workers=2)
+    remote = label_mc(config("ray"), executor=RayExecutor(workers=2))
     assert remote["complete"] and remote["n"] == 2 and remote["errors"] == 0
     assert remote["this_run"]["engine_calls"] == local["this_run"]["engine_calls"] == 4
     assert remote["first_errors"] == local["first_errors"]
@@ -153,7 +154,7 @@ def test_label_mc_through_ray_equals_one_process(cluster: Any, tmp_path: Path,
     assert rows("ray") == rows("local")
     assert counts(tmp_path / "ray" / "store.sqlite") == counts(tmp_path / "local" / "store.sqlite")
     # a local run resumed on Ray reads every solution back (no worker is even started)
-    again = label_mc_ray(config("local"), workers=2)
+    again = label_mc(config("local"), executor=RayExecutor(workers=2))
     assert again["this_run"]["engine_calls"] == 0 and again["complete"]
     assert rows("local") == rows("ray")
 
@@ -173,7 +174,7 @@ def test_select_through_ray_equals_one_process(cluster: Any, tmp_path: Path,
 
     local = run_select(config("local"))
     ticks: list[tuple[int, int]] = []
-    remote = select_ray(config("ray"), lambda i, n: ticks.append((i, n)), workers=2)
+    remote = run_select(config("ray"), lambda i, n: ticks.append((i, n)), RayExecutor(workers=2))
     assert remote["complete"] and remote["n"] == 2 and remote["errors"] == 0
     assert remote["executor"] == "ray" and ticks[-1] == (2, 2)
     # one sampling call (n=2, seeded) per problem, in either executor
@@ -187,5 +188,37 @@ def test_select_through_ray_equals_one_process(cluster: Any, tmp_path: Path,
 
     assert rows("ray") == rows("local") and [r["problem"]["id"] for r in rows("ray")] == ["q0", "q1"]
     assert counts(tmp_path / "ray" / "store.sqlite") == counts(tmp_path / "local" / "store.sqlite")
-    again = select_ray(config("ray"), workers=2)  # resumed: nothing recomputed
+    again = run_select(config("ray"), executor=RayExecutor(workers=2))  # resumed: nothing recomputed
     assert again["this_run"]["engine_calls"] == 0 and rows("ray") == rows("local")
+
+
+@pytest.mark.slow
+def test_any_job_runs_on_ray_refine_included(cluster: Any, tmp_path: Path) -> None:
+    """Every job is a Job that any executor runs: refine (which had no Ray path) on two
+    workers gives the local run's trajectories and metrics, and resumes across executors."""
+    recs = [{"id": f"q{i}", "problem": f"Sam has {i + 2} boxes of 3 pens. How many pens?",
+             "reference_answer": str(3 * (i + 2)),
+             "steps": [f"{i + 2} * 3 = {3 * (i + 2) + 1}", f"The answer is {3 * (i + 2) + 1}."]}
+            for i in range(3)]
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in recs))
+
+    def config(out: str) -> RefineConfig:
+        return RefineConfig(str(data), tmp_path / out, critic="arithmetic", strategy="repair",
+                            rounds=1)
+
+    local = run_refine(config("local"))
+    remote = run_refine(config("ray"), executor=RayExecutor(workers=2))
+    assert remote["executor"] == "ray" and local["executor"] == "local"
+    assert remote["complete"] and remote["this_run"]["resumed_items"] == 0
+    # the repair fixes each slip: every final answer right, none of the drafts
+    assert remote["transitions"] == local["transitions"]
+    assert remote["transitions"]["acc_after"] == 100.0 and remote["transitions"]["acc_before"] == 0.0
+
+    def rows(out: str) -> list[Any]:
+        return [json.loads(x)
+                for x in (tmp_path / out / "trajectories.jsonl").read_text().splitlines()]
+
+    assert rows("ray") == rows("local")
+    again = run_refine(config("local"), executor=RayExecutor(workers=2))
+    assert again["this_run"]["resumed_items"] == 3 and rows("local") == rows("ray")

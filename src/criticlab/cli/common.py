@@ -7,7 +7,7 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -22,6 +22,9 @@ from rich.progress import (
 from rich.table import Table
 
 from criticlab.registry import CRITICS, MODEL_SPECS
+
+if TYPE_CHECKING:
+    from criticlab.jobs import Executor
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -75,7 +78,7 @@ def job_progress() -> tuple[Progress, Callable[[int, int], None]]:
 Tick = Callable[[int, int], None]
 
 
-def run_job(title: str, out_dir: Path, job: Callable[[Tick], dict[str, Any]], *,
+def run_with_progress(title: str, out_dir: Path, job: Callable[[Tick], dict[str, Any]], *,
             shown: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
             note: str = "") -> None:
     """Run ``job(tick)`` under a progress bar, then print its metrics (``shown`` picks or
@@ -122,8 +125,16 @@ AddressOpt = Annotated[str | None, typer.Option(
 WorkersOpt = Annotated[int, typer.Option(help="Ray workers (--executor ray).")]
 
 
-def check_executor(executor: str) -> None:
-    if executor not in ("local", "ray"):
-        from criticlab.errors import ConfigError
+def make_executor(executor: str, address: str | None, workers: int) -> Executor:
+    """The executor ``--executor`` names (Ray is imported only when a run needs it)."""
+    from criticlab.jobs import LocalExecutor
 
-        raise ConfigError(f"unknown executor {executor!r}; use local or ray")
+    if executor == "local":
+        return LocalExecutor()
+    if executor == "ray":
+        from criticlab.scale import RayExecutor
+
+        return RayExecutor(address=address, workers=workers)
+    from criticlab.errors import ConfigError
+
+    raise ConfigError(f"unknown executor {executor!r}; use local or ray")

@@ -4,7 +4,7 @@ Ray) with a progress bar, print its metrics."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -20,14 +20,13 @@ from criticlab.cli.common import (
     SamplesOpt,
     TemplateOpt,
     ThreadsOpt,
-    Tick,
     TimeoutOpt,
     WorkersOpt,
-    check_executor,
     err,
+    make_executor,
     out,
     report_input_errors,
-    run_job,
+    run_with_progress,
     slug,
 )
 from criticlab.cli.tables import eval_progress, metrics_table
@@ -55,7 +54,7 @@ def eval_cmd(
     workers: WorkersOpt = 2,
 ) -> None:
     """Evaluate a critic on a benchmark: official metrics, resumable, into a run directory."""
-    check_executor(executor)
+    run_on = make_executor(executor, address, workers)
     from criticlab.evaluate import EvalConfig, evaluate
 
     model = model if uses_model(critic) else "none"
@@ -66,12 +65,7 @@ def eval_cmd(
         max_tokens=max_tokens, template=template, threads=threads, timeout=timeout,
     )
     with eval_progress(err) as on_progress:
-        if executor == "ray":
-            from criticlab.scale import evaluate_ray
-
-            run = evaluate_ray(config, address=address, workers=workers, progress=on_progress)
-        else:
-            run = evaluate(config, progress=on_progress)
+        run = evaluate(config, progress=on_progress, executor=run_on)
     m = run.metrics
     bad = m.pop("input_errors", [])
     out.print(metrics_table(m, title=f"{benchmark} · {critic} · {model}"))
@@ -107,9 +101,14 @@ def refine(
     concurrency: ConcurrencyOpt = 4,
     threads: ThreadsOpt = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Run directory.")] = None,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    workers: WorkersOpt = 2,
 ) -> None:
     """Critique and refine until the critic accepts, or search (mctsr): accuracy, CL/CS, cost."""
-    from criticlab.infer.jobs import EngineSpec, RefineConfig, run_refine
+    run_on = make_executor(executor, address, workers)
+    from criticlab.engines import EngineSpec
+    from criticlab.infer.jobs import RefineConfig, run_refine
 
     engines = EngineSpec(model=model, actor=actor, base_url=base_url, threads=threads,
                          concurrency=concurrency, max_tokens=max_tokens)
@@ -117,8 +116,8 @@ def refine(
     config = RefineConfig(data=data, out=out_dir or Path("runs") / name, critic=critic,
                           strategy=strategy, rounds=rounds, limit=limit, draft=draft,
                           engines=engines, budget=budget, expand=expand)
-    run_job(f"refine {data} · {critic} · {strategy}", config.out,
-            lambda tick: run_refine(config, tick))
+    run_with_progress(f"refine {data} · {critic} · {strategy}", config.out,
+            lambda tick: run_refine(config, tick, run_on))
 
 
 def select_cmd(
@@ -143,19 +142,14 @@ def select_cmd(
     workers: WorkersOpt = 2,
 ) -> None:
     """Sample N solutions per problem and choose one: accuracy next to majority and pass@N."""
-    check_executor(executor)
-    from criticlab.infer.jobs import EngineSpec, SelectConfig, run_select
+    run_on = make_executor(executor, address, workers)
+    from criticlab.engines import EngineSpec
+    from criticlab.infer.jobs import SelectConfig, run_select
 
     engines = EngineSpec(model=model, actor=actor, base_url=base_url, threads=threads,
                          concurrency=concurrency, max_tokens=max_tokens)
     name = slug(f"select__{data}__{method}__{critic or 'none'}__{actor or model}@{n}")
     config = SelectConfig(data=data, out=out_dir or Path("runs") / name, n=n, method=method,
                           critic=critic, aggregate=aggregate, k=k, limit=limit, engines=engines)
-    def job(tick: Tick) -> dict[str, Any]:
-        if executor == "ray":
-            from criticlab.scale import select_ray
-
-            return select_ray(config, tick, address=address, workers=workers)
-        return run_select(config, tick)
-
-    run_job(f"select {data} · {method} · n={n}", config.out, job)
+    run_with_progress(f"select {data} · {method} · n={n}", config.out,
+            lambda tick: run_select(config, tick, run_on))

@@ -4,7 +4,7 @@ filtered teacher critiques) and export it in TRL's formats."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -17,13 +17,12 @@ from criticlab.cli.common import (
     ExecutorOpt,
     MaxTokensOpt,
     ThreadsOpt,
-    Tick,
     WorkersOpt,
-    check_executor,
     err,
+    make_executor,
     out,
     report_input_errors,
-    run_job,
+    run_with_progress,
     slug,
 )
 from criticlab.errors import ConfigError, InputError
@@ -85,7 +84,7 @@ def mc_cmd(
     workers: WorkersOpt = 2,
 ) -> None:
     """Monte Carlo step labels: rollouts from each prefix, checked against the reference."""
-    check_executor(executor)
+    run_on = make_executor(executor, address, workers)
     from criticlab.label.mc import MCConfig, label_mc
 
     config = MCConfig(data=data, out=out_dir or Path("runs") / slug(
@@ -93,14 +92,8 @@ def mc_cmd(
         rollouts=rollouts, method=method, temperature=temperature, max_tokens=max_tokens,
         limit=limit, seed=seed, threads=threads,
         concurrency=concurrency or (4 if actor.startswith("openai:") else 1))
-    def job(tick: Tick) -> dict[str, Any]:
-        if executor == "ray":
-            from criticlab.scale import label_mc_ray
-
-            return label_mc_ray(config, tick, address=address, workers=workers)
-        return label_mc(config, tick)
-
-    run_job(f"label mc {data} · {method} · {rollouts} rollouts", config.out, job, shown=_flat)
+    run_with_progress(f"label mc {data} · {method} · {rollouts} rollouts", config.out,
+            lambda tick: label_mc(config, tick, executor=run_on), shown=_flat)
 
 
 @label_app.command("synth")
@@ -115,9 +108,13 @@ def synth_cmd(
     concurrency: ConcurrencyOpt = 4,
     threads: ThreadsOpt = None,
     out_dir: OutDir = None,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    workers: WorkersOpt = 2,
 ) -> None:
     """Sample teacher critiques of labelled solutions; keep those that agree with the label."""
-    from criticlab.jobs import EngineSpec
+    run_on = make_executor(executor, address, workers)
+    from criticlab.engines import EngineSpec
     from criticlab.label.synthesize import SynthConfig, label_synth
 
     engines = EngineSpec(model=model, base_url=base_url, threads=threads,
@@ -125,8 +122,8 @@ def synth_cmd(
     config = SynthConfig(data=data, out=out_dir or Path("runs") / slug(
         f"synth__{data}__{critic}__{model}@{samples}"), critic=critic, samples=samples,
         limit=limit, engines=engines)
-    run_job(f"label synth {data} · {critic} · {model}", config.out,
-            lambda tick: label_synth(config, tick), note=" (critiques.jsonl)")
+    run_with_progress(f"label synth {data} · {critic} · {model}", config.out,
+            lambda tick: label_synth(config, tick, run_on), note=" (critiques.jsonl)")
 
 
 @label_app.command("export")

@@ -1,5 +1,5 @@
-"""The ``refine`` and ``select`` jobs: a config and a runner each, over a dataset with
-reference answers, through the store (cached, resumable), into a run directory.
+"""The ``refine`` and ``select`` jobs: a config and a :class:`criticlab.jobs.Job` each, over a
+dataset with reference answers, through the store (cached, resumable), into a run directory.
 
 Correctness is judged against the reference answer here, after the fact; the reference is
 never shown to the actor or the critic.
@@ -7,12 +7,13 @@ never shown to the actor or the critic.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from criticlab.critics.base import Critic
+from criticlab.engines import Engines, EngineSpec
 from criticlab.errors import ConfigError, InputError
 from criticlab.grading import same_answer, solution_answer
 from criticlab.infer.refine import (
@@ -27,19 +28,9 @@ from criticlab.infer.refine import (
 from criticlab.infer.repair import RepairRefiner
 from criticlab.infer.search import search_loop
 from criticlab.infer.select import METHODS, majority_vote, select
-from criticlab.jobs import (
-    Engines,
-    EngineSpec,
-    Ticker,
-    in_run_dir,
-    input_errors,
-    keep_good,
-    run_items,
-    write_jsonl,
-)
+from criticlab.jobs import Executor, Job, Work, keep_good, run_job, write_jsonl
 from criticlab.metrics import closed_loop
 from criticlab.models.base import GenerateConfig
-from criticlab.store import Store
 from criticlab.types import Example, Problem, Solution, Usage
 
 STRATEGIES = ("global", "local", "best", "repair", "mctsr", "mcnest")
@@ -149,26 +140,42 @@ def setting(config: RefineConfig, given_drafts: bool) -> str:
         "cross-critique")
 
 
-def run_refine(config: RefineConfig, progress: Callable[[int, int], None] | None = None
-               ) -> dict[str, Any]:
+def run_refine(config: RefineConfig, progress: Callable[[int, int], None] | None = None,
+               executor: Executor | None = None) -> dict[str, Any]:
     """Refine every problem's draft; writes ``trajectories.jsonl`` and ``metrics.json``
     (accuracy per round, transitions draft→final with CL/CS, cost per solved problem)."""
-    bad: list[InputError] = []
-    examples = load_problems(config.data, config.limit, bad)
-    use_given = config.draft == "given" or (
-        config.draft == "auto" and all(ex.solution is not None for ex in examples))
-    if config.draft == "given":
-        examples = keep_good(examples, bad, lambda ex: None if ex.solution else InputError(
-            f"{ex.problem.id} has no solution to refine (--draft given)", path=config.data,
-            field="steps"))
+    return run_job(RefineJob(config), executor, progress)
 
-    async def main(store: Store, key: str) -> dict[str, Any]:
-        engines = Engines(config.engines, store)
+
+class RefineJob(Job):
+    def __init__(self, config: RefineConfig) -> None:
+        self.config = config
+        self.engines = config.engines
+        self.use_given = False  # decided by load(): refine the data's solutions
+
+    def check(self) -> None:
+        from criticlab.registry import check_names
+
+        check_names(self.config.critic, self.engines.model)
+
+    def load(self, errors: list[InputError]) -> list[Example]:
+        config = self.config
+        examples = load_problems(config.data, config.limit, errors)
+        self.use_given = config.draft == "given" or (
+            config.draft == "auto" and all(ex.solution is not None for ex in examples))
+        if config.draft == "given":
+            examples = keep_good(examples, errors, lambda ex: None if ex.solution else InputError(
+                f"{ex.problem.id} has no solution to refine (--draft given)", path=config.data,
+                field="steps"))
+        return examples
+
+    def work(self, engines: Engines) -> Work:
+        config, use_given = self.config, self.use_given
         critic = engines.critic(config.critic)
         refiner = _refiner(config, engines, critic)
         solve_cfg = GenerateConfig(max_tokens=config.engines.max_tokens)
 
-        async def work(ex: Example) -> dict[str, Any]:
+        async def run(ex: Example) -> dict[str, Any]:
             draft = ex.solution if use_given else None
             actor = None if use_given else engines.actor()
             if config.strategy in SEARCHES:
@@ -182,91 +189,80 @@ def run_refine(config: RefineConfig, progress: Callable[[int, int], None] | None
                     draft=draft, actor=actor, solve_config=solve_cfg)
             return t.to_dict()
 
-        tick = Ticker(len(examples), progress)
-        try:
-            done, errors = await run_items(store, key, examples, work, config.engines, tick)
-        finally:
-            await engines.aclose()
-        trajs = [Trajectory.from_dict(done[ex.problem.id]) for ex in examples
+        return run
+
+    def finish(self, items: Sequence[Example], done: Mapping[str, dict[str, Any]],
+               failed: Mapping[str, str]) -> dict[str, Any]:
+        config = self.config
+        trajs = [Trajectory.from_dict(done[ex.problem.id]) for ex in items
                  if ex.problem.id in done]
         correct = [[is_right(t.problem, r.solution) for r in t.rounds] for t in trajs]
         metrics = closed_loop(correct, [t.usage for t in trajs])
-        metrics.update({"errors": len(errors), "complete": len(done) == len(examples),
-                        "this_run": {**engines.stats(), "resumed_items": tick.resumed},
-                        "strategy": config.strategy,
-                        "critic": config.critic, "setting": setting(config, use_given),
+        metrics.update({"strategy": config.strategy, "critic": config.critic,
+                        "setting": setting(config, self.use_given),
                         # RealCritic's closed-loop score: accuracy of the corrected answers
-                        "realcritic_score": metrics["transitions"]["acc_after"],
-                        **input_errors(bad)})
+                        "realcritic_score": metrics["transitions"]["acc_after"]})
         write_jsonl(config.out / "trajectories.jsonl", (t.to_dict() for t in trajs))
         return metrics
 
-    return in_run_dir(config, main)
 
-
-def select_work(config: SelectConfig, engines: Engines
-                ) -> Callable[[Example], Awaitable[dict[str, Any]]]:
-    """The per-problem work of a select job: sample ``n`` solutions with the actor and
-    choose one by ``config.method``; the row it returns is what ``selections.jsonl`` holds."""
-    critic = engines.critic(config.critic) if config.critic else None
-    sample_cfg = GenerateConfig(n=config.n, temperature=config.temperature, top_p=0.95,
-                                max_tokens=config.engines.max_tokens)
-
-    async def work(ex: Example) -> dict[str, Any]:
-        sols = await solve(engines.actor(), ex.problem, sample_cfg)
-        solutions = [s for s, _ in sols]
-        chosen = await select(ex.problem, solutions, config.method, critic,
-                              aggregate=config.aggregate, k=config.k)
-        usage = sum((u for _, u in sols), Usage())
-        return {"problem": ex.problem.to_dict(),
-                "solutions": [s.to_dict() for s in solutions],
-                "answer": chosen.answer, "votes": chosen.votes, "fallback": chosen.fallback,
-                "majority": majority_vote(solutions).answer, "usage": usage.to_dict()}
-
-    return work
-
-
-def finish_select(config: SelectConfig, examples: Sequence[Example],
-                  done: Mapping[str, dict[str, Any]], errors: Mapping[str, str]
-                  ) -> dict[str, Any]:
-    """Write ``selections.jsonl`` (in the data's order) and return the job's metrics: the
-    method's accuracy next to plain majority voting and pass@n (an oracle bound: some
-    sample is right)."""
-    rows = [done[ex.problem.id] for ex in examples if ex.problem.id in done]
-    n = len(rows) or 1
-    ref = [r["problem"]["reference_answer"] for r in rows]
-    right = [same_answer(r["answer"], a) for r, a in zip(rows, ref, strict=True)]
-    maj = [same_answer(r["majority"], a) for r, a in zip(rows, ref, strict=True)]
-    any_right = [any(is_right(Problem.from_dict(r["problem"]), Solution.from_dict(s))
-                     for s in r["solutions"]) for r in rows]
-    usage = sum((Usage.from_dict(r["usage"]) for r in rows), Usage())
-    write_jsonl(config.out / "selections.jsonl", rows)
-    return {"n": len(rows), "method": config.method, "samples": config.n,
-            "accuracy": 100 * sum(right) / n, "majority_accuracy": 100 * sum(maj) / n,
-            f"pass@{config.n}": 100 * sum(any_right) / n,
-            "fallbacks": sum(1 for r in rows if r["fallback"]),
-            "errors": len(errors), "complete": len(done) == len(examples),
-            "usage": usage.to_dict()}
-
-
-def run_select(config: SelectConfig, progress: Callable[[int, int], None] | None = None
-               ) -> dict[str, Any]:
+def run_select(config: SelectConfig, progress: Callable[[int, int], None] | None = None,
+               executor: Executor | None = None) -> dict[str, Any]:
     """Sample ``n`` solutions per problem with the actor and choose one by ``method``;
-    writes ``selections.jsonl`` and ``metrics.json`` (see :func:`finish_select`)."""
-    bad: list[InputError] = []
-    examples = load_problems(config.data, config.limit, bad)
+    writes ``selections.jsonl`` and ``metrics.json``: the method's accuracy next to plain
+    majority voting and pass@n (an oracle bound: some sample is right)."""
+    return run_job(SelectJob(config), executor, progress)
 
-    async def main(store: Store, key: str) -> dict[str, Any]:
-        engines = Engines(config.engines, store)
-        work = select_work(config, engines)
-        tick = Ticker(len(examples), progress)
-        try:
-            done, errors = await run_items(store, key, examples, work, config.engines, tick)
-        finally:
-            await engines.aclose()
-        metrics = finish_select(config, examples, done, errors)
-        metrics.update({"this_run": {**engines.stats(), "resumed_items": tick.resumed},
-                        **input_errors(bad)})
-        return metrics
 
-    return in_run_dir(config, main)
+class SelectJob(Job):
+    def __init__(self, config: SelectConfig) -> None:
+        self.config = config
+        self.engines = config.engines
+
+    def check(self) -> None:
+        from criticlab.registry import check_model_spec, check_names
+
+        e = self.engines
+        check_model_spec(e.actor or e.model)
+        if self.config.critic:
+            check_names(self.config.critic, e.model)
+
+    def load(self, errors: list[InputError]) -> list[Example]:
+        return load_problems(self.config.data, self.config.limit, errors)
+
+    def work(self, engines: Engines) -> Work:
+        config = self.config
+        critic = engines.critic(config.critic) if config.critic else None
+        sample_cfg = GenerateConfig(n=config.n, temperature=config.temperature, top_p=0.95,
+                                    max_tokens=config.engines.max_tokens)
+
+        async def run(ex: Example) -> dict[str, Any]:
+            sols = await solve(engines.actor(), ex.problem, sample_cfg)
+            solutions = [s for s, _ in sols]
+            chosen = await select(ex.problem, solutions, config.method, critic,
+                                  aggregate=config.aggregate, k=config.k)
+            usage = sum((u for _, u in sols), Usage())
+            return {"problem": ex.problem.to_dict(),
+                    "solutions": [s.to_dict() for s in solutions],
+                    "answer": chosen.answer, "votes": chosen.votes,
+                    "fallback": chosen.fallback,
+                    "majority": majority_vote(solutions).answer, "usage": usage.to_dict()}
+
+        return run
+
+    def finish(self, items: Sequence[Example], done: Mapping[str, dict[str, Any]],
+               failed: Mapping[str, str]) -> dict[str, Any]:
+        config = self.config
+        rows = [done[ex.problem.id] for ex in items if ex.problem.id in done]
+        n = len(rows) or 1
+        ref = [r["problem"]["reference_answer"] for r in rows]
+        right = [same_answer(r["answer"], a) for r, a in zip(rows, ref, strict=True)]
+        maj = [same_answer(r["majority"], a) for r, a in zip(rows, ref, strict=True)]
+        any_right = [any(is_right(Problem.from_dict(r["problem"]), Solution.from_dict(s))
+                         for s in r["solutions"]) for r in rows]
+        usage = sum((Usage.from_dict(r["usage"]) for r in rows), Usage())
+        write_jsonl(config.out / "selections.jsonl", rows)
+        return {"n": len(rows), "method": config.method, "samples": config.n,
+                "accuracy": 100 * sum(right) / n, "majority_accuracy": 100 * sum(maj) / n,
+                f"pass@{config.n}": 100 * sum(any_right) / n,
+                "fallbacks": sum(1 for r in rows if r["fallback"]), "usage": usage.to_dict()}

@@ -39,31 +39,21 @@ The reference answer is an oracle used to label, never shown to the actor.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 from criticlab.critics.prompted import fill, load_template
+from criticlab.engines import Engines, EngineSpec
 from criticlab.errors import ConfigError, InputError
 from criticlab.grading import same_answer, solution_answer
 from criticlab.infer.refine import to_solution
-from criticlab.jobs import (
-    Ticker,
-    input_errors,
-    keep_good,
-    map_resumable,
-    open_run,
-    write_json,
-    write_jsonl,
-)
+from criticlab.jobs import Executor, Job, Work, keep_good, run_job, write_jsonl
 from criticlab.models.base import GenerateConfig, LanguageModel, Message
 from criticlab.steps import render_numbered
-from criticlab.store import CachedModel, Store
 from criticlab.types import Example, Problem, Usage
 
 log = logging.getLogger(__name__)
@@ -267,75 +257,71 @@ class MCConfig:
         return GenerateConfig(n=self.rollouts, temperature=self.temperature, seed=self.seed,
                               max_tokens=self.max_tokens)
 
-def _load(config: MCConfig, errors: list[InputError]) -> list[Example]:
-    """The solutions to label: those with steps and a reference answer; the others, and bad
-    records, are appended to ``errors``."""
-    from criticlab.data import load_benchmark
-
-    def why(ex: Example) -> InputError | None:
-        if ex.problem.reference_answer is None:
-            return InputError(f"{ex.problem.id} has no reference answer (rollouts are checked "
-                              "against it)", path=config.data, field="reference_answer")
-        if ex.solution is None or not ex.solution.steps:
-            return InputError(f"{ex.problem.id} has no steps to label", path=config.data,
-                              field="steps")
-        return None
-
-    return keep_good(load_benchmark(config.data, limit=config.limit, errors=errors), errors, why)
-
-
 def label_mc(config: MCConfig, progress: Callable[[int, int], None] | None = None, *,
-             model: LanguageModel | None = None) -> dict[str, Any]:
+             model: LanguageModel | None = None,
+             executor: Executor | None = None) -> dict[str, Any]:
     """Label every solution of ``config.data`` by Monte Carlo rollouts into ``config.out``:
     ``labels.jsonl`` (one row per solution, see :func:`label_example`), ``metrics.json``
     (returned), ``config.json`` and the store. ``model`` replaces the actor that
-    ``config.actor`` names (it is still wrapped in the run's store). Resumable: a rerun reads
-    finished solutions back and sends no request that is stored. ``progress(done, total)``
-    is called once per solution."""
-    errors: list[InputError] = []
-    examples = _load(config, errors)
-    key = open_run(config, None if model is None else {"engine": model.name})
-    started = time.monotonic()
-    with Store(config.out / "store.sqlite") as store:
-        metrics = asyncio.run(_main(config, examples, store, key, model, progress))
-    metrics["elapsed_s"] = time.monotonic() - started
-    metrics.update(input_errors(errors))
-    write_json(config.out / "metrics.json", metrics)
-    return metrics
+    ``config.actor`` names (it is still wrapped in the run's store; local executor only).
+    Resumable: a rerun reads finished solutions back and sends no request that is stored.
+    ``progress(done, total)`` is called once per solution."""
+    return run_job(MCJob(config, model), executor, progress)
 
 
-async def _main(config: MCConfig, examples: Sequence[Example], store: Store, key: str,
-                model: LanguageModel | None, progress: Callable[[int, int], None] | None
-                ) -> dict[str, Any]:
-    if model is None:
-        from criticlab.registry import make_model
+class MCJob(Job):
+    """The label mc job: one :func:`label_example` row per solution."""
 
-        actor = CachedModel(make_model(config.actor, base_url=config.base_url,
-                                       threads=config.threads,
-                                       concurrency=config.concurrency), store)
-    else:
-        actor = CachedModel(model, store)
-    gen = config.generate_config()
-    tick = Ticker(len(examples), progress)
-    async def work(ex: Example) -> dict[str, Any]:
-        return await label_example(actor, ex, config.method, config.rollouts, gen)
+    def __init__(self, config: MCConfig, model: LanguageModel | None = None) -> None:
+        self.config = config
+        # concurrency 1 keeps an in-process engine's prefix reuse between consecutive prefixes
+        self.engines = EngineSpec(model=config.actor, base_url=config.base_url,
+                                  threads=config.threads, concurrency=config.concurrency,
+                                  max_tokens=config.max_tokens)
+        self.given = {} if model is None else {config.actor: model}
 
-    try:
-        done, errors = await map_resumable(
-            store, key, [(ex.problem.id, ex) for ex in examples], work,
-            concurrency=config.concurrency, on_result=tick)
-    finally:
-        if model is None:
-            await actor.aclose()
-    rows = [done[ex.problem.id] for ex in examples if ex.problem.id in done]
-    write_jsonl(config.out / "labels.jsonl", rows)
-    metrics = summarize(rows)
-    metrics.update({"method": config.method, "actor": actor.name, "rollouts": config.rollouts,
-                    "errors": len(errors), "complete": len(done) == len(examples),
-                    "this_run": {"engine_calls": actor.stats.calls,
-                                 "store_hits": actor.stats.hits,
-                                 "resumed_items": tick.resumed}})
-    return metrics
+    def check(self) -> None:
+        if not self.given:
+            from criticlab.registry import check_model_spec
+
+            check_model_spec(self.config.actor)
+
+    def load(self, errors: list[InputError]) -> list[Example]:
+        """The solutions to label: those with steps and a reference answer."""
+        from criticlab.data import load_benchmark
+
+        config = self.config
+
+        def why(ex: Example) -> InputError | None:
+            if ex.problem.reference_answer is None:
+                return InputError(f"{ex.problem.id} has no reference answer (rollouts are "
+                                  "checked against it)", path=config.data,
+                                  field="reference_answer")
+            if ex.solution is None or not ex.solution.steps:
+                return InputError(f"{ex.problem.id} has no steps to label", path=config.data,
+                                  field="steps")
+            return None
+
+        return keep_good(load_benchmark(config.data, limit=config.limit, errors=errors),
+                         errors, why)
+
+    def work(self, engines: Engines) -> Work:
+        actor, c, gen = engines.actor(), self.config, self.config.generate_config()
+
+        async def run(ex: Example) -> dict[str, Any]:
+            return await label_example(actor, ex, c.method, c.rollouts, gen)
+
+        return run
+
+    def finish(self, items: Sequence[Example], done: Mapping[str, dict[str, Any]],
+               failed: Mapping[str, str]) -> dict[str, Any]:
+        from criticlab.models.spec import ModelSpec
+
+        c = self.config
+        rows = [done[ex.problem.id] for ex in items if ex.problem.id in done]
+        write_jsonl(c.out / "labels.jsonl", rows)
+        actor = self.given[c.actor].name if self.given else ModelSpec.parse(c.actor).name
+        return {**summarize(rows), "method": c.method, "actor": actor, "rollouts": c.rollouts}
 
 
 def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

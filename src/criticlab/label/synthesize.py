@@ -15,20 +15,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from criticlab.critics.ensemble import SamplingCritic
+from criticlab.engines import Engines, EngineSpec
 from criticlab.errors import ConfigError, InputError
-from criticlab.jobs import (
-    Engines,
-    EngineSpec,
-    Ticker,
-    in_run_dir,
-    input_errors,
-    keep_good,
-    run_items,
-    write_jsonl,
-)
+from criticlab.jobs import Executor, Job, Work, keep_good, run_job, write_jsonl
 from criticlab.label.export import gold_first_error
 from criticlab.metrics import critique_prediction
-from criticlab.store import Store
 from criticlab.types import Critique, Example
 
 
@@ -58,48 +49,56 @@ def kept(critiques: Sequence[Critique], gold: int) -> list[int]:
     return [i for i, c in enumerate(critiques) if critique_prediction(c) == gold]
 
 
-def label_synth(config: SynthConfig, progress: Callable[[int, int], None] | None = None
-                ) -> dict[str, Any]:
+def label_synth(config: SynthConfig, progress: Callable[[int, int], None] | None = None,
+                executor: Executor | None = None) -> dict[str, Any]:
     """Sample teacher critiques for every labelled example and keep the agreeing ones."""
-    from criticlab.data import load_benchmark
+    return run_job(SynthJob(config), executor, progress)
 
-    bad: list[InputError] = []
-    examples = keep_good(
-        load_benchmark(config.data, limit=config.limit, errors=bad), bad,
-        lambda ex: None if ex.gold is not None and ex.solution is not None else InputError(
-            f"{ex.problem.id} has no solution or no label", path=config.data, field="label"))
 
-    async def main(store: Store, key: str) -> dict[str, Any]:
-        engines = Engines(config.engines, store)
-        critic = engines.critic(config.critic)
+class SynthJob(Job):
+    def __init__(self, config: SynthConfig) -> None:
+        self.config = config
+        self.engines = config.engines
+
+    def check(self) -> None:
+        from criticlab.registry import check_names
+
+        check_names(self.config.critic, self.engines.model)
+
+    def load(self, errors: list[InputError]) -> list[Example]:
+        from criticlab.data import load_benchmark
+
+        c = self.config
+        return keep_good(
+            load_benchmark(c.data, limit=c.limit, errors=errors), errors,
+            lambda ex: None if ex.gold is not None and ex.solution is not None else InputError(
+                f"{ex.problem.id} has no solution or no label", path=c.data, field="label"))
+
+    def work(self, engines: Engines) -> Work:
+        c = self.config
+        critic = engines.critic(c.critic)
         if not isinstance(critic, SamplingCritic):
-            raise ConfigError(f"critic {config.critic!r} cannot sample critiques")
+            raise ConfigError(f"critic {c.critic!r} cannot sample critiques")
 
-        async def work(ex: Example) -> dict[str, Any]:
+        async def run(ex: Example) -> dict[str, Any]:
             assert ex.solution is not None
-            crits = await critic.sample(ex.problem, ex.solution, config.samples,
-                                        temperature=config.temperature)  # type: ignore[call-arg]
-            return {"example": ex.to_dict(), "critiques": [c.to_dict() for c in crits],
+            crits = await critic.sample(ex.problem, ex.solution, c.samples,
+                                        temperature=c.temperature)  # type: ignore[call-arg]
+            return {"example": ex.to_dict(), "critiques": [x.to_dict() for x in crits],
                     "kept": kept(crits, gold_first_error(ex))}
 
-        tick = Ticker(len(examples), progress)
-        try:
-            done, errors = await run_items(store, key, examples, work, config.engines, tick)
-        finally:
-            await engines.aclose()
-        rows = [done[ex.problem.id] for ex in examples if ex.problem.id in done]
-        write_jsonl(config.out / "critiques.jsonl", rows)
+        return run
+
+    def finish(self, items: Sequence[Example], done: Mapping[str, dict[str, Any]],
+               failed: Mapping[str, str]) -> dict[str, Any]:
+        rows = [done[ex.problem.id] for ex in items if ex.problem.id in done]
+        write_jsonl(self.config.out / "critiques.jsonl", rows)
         total = sum(len(r["critiques"]) for r in rows)
         n_kept = sum(len(r["kept"]) for r in rows)
-        return {"n": len(rows), "samples": config.samples, "critiques": total, "kept": n_kept,
-                "keep_rate": n_kept / total if total else 0.0,
+        return {"n": len(rows), "samples": self.config.samples, "critiques": total,
+                "kept": n_kept, "keep_rate": n_kept / total if total else 0.0,
                 "items_with_a_kept_critique": sum(1 for r in rows if r["kept"]),
-                "unparsed": sum(1 for r in rows for c in r["critiques"] if not c["parsed"]),
-                "errors": len(errors), "complete": len(done) == len(examples),
-                "this_run": {**engines.stats(), "resumed_items": tick.resumed},
-                **input_errors(bad)}
-
-    return in_run_dir(config, main)
+                "unparsed": sum(1 for r in rows for c in r["critiques"] if not c["parsed"])}
 
 
 def read_critiques(path: Path) -> tuple[list[Example], dict[str, list[Critique]],
