@@ -27,6 +27,8 @@ from criticlab.types import Example
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+OnResult = Callable[[str, dict[str, Any] | None, str | None, bool], None]
+"""``on_result(key, row or None, error or None, resumed)``: called once per item."""
 
 
 async def map_resumable(
@@ -36,7 +38,7 @@ async def map_resumable(
     work: Callable[[T], Awaitable[dict[str, Any]]],
     *,
     concurrency: int,
-    on_result: Callable[[str, dict[str, Any] | None, str | None, bool], None] | None = None,
+    on_result: OnResult | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     """Run ``work`` on each (key, item) not yet stored under ``run``, ``concurrency`` at a
     time; store each result as it finishes. Returns (results by key, engine errors by key).
@@ -45,16 +47,8 @@ async def map_resumable(
     item again. ``on_result(key, result, error, resumed)`` is called for every item, first
     for the ones read back from the store.
     """
-    keys = [k for k, _ in items]
-    if len(set(keys)) != len(keys):
-        dup = next(k for k in keys if keys.count(k) > 1)
-        raise ValueError(f"the item key {dup!r} occurs more than once")
-    stored = dict(store.results(run))
-    done = {k: stored[k] for k in keys if k in stored}
+    done = read_back(store, run, items, on_result)
     errors: dict[str, str] = {}
-    for k in done:
-        if on_result:
-            on_result(k, done[k], None, True)
     sem = asyncio.Semaphore(concurrency)
 
     async def one(key: str, item: T) -> None:
@@ -80,6 +74,22 @@ async def map_resumable(
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     return done, errors
+
+
+def read_back(store: Store, run: str, items: Sequence[tuple[str, Any]],
+              on_result: OnResult | None) -> dict[str, dict[str, Any]]:
+    """The items of ``run`` already stored, each reported to ``on_result`` as resumed (the
+    start of every executor's map). Item keys must be unique."""
+    keys = [k for k, _ in items]
+    if len(set(keys)) != len(keys):
+        dup = next(k for k in keys if keys.count(k) > 1)
+        raise ValueError(f"the item key {dup!r} occurs more than once")
+    stored = dict(store.results(run))
+    done = {k: stored[k] for k in keys if k in stored}
+    for k in done:
+        if on_result:
+            on_result(k, done[k], None, True)
+    return done
 
 
 def write_jsonl(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
@@ -223,7 +233,6 @@ def run_key(config: JobConfig, extra: Mapping[str, Any] | None = None) -> str:
 
 
 # -- one job, two executors ------------------------------------------------------------------
-OnResult = Callable[[str, dict[str, Any] | None, str | None, bool], None]
 Work = Callable[[Example], Awaitable[dict[str, Any]]]
 
 

@@ -62,6 +62,8 @@ ThreadsOpt = Annotated[
     int | None, typer.Option(help="CPU threads for in-process models (default 1).")
 ]
 TimeoutOpt = Annotated[float, typer.Option(help="Seconds per model request.")]
+LimitOpt = Annotated[int | None, typer.Option(help="Only the first N problems.")]
+OutDir = Annotated[Path | None, typer.Option("--out", help="Run directory.")]
 
 
 def slug(s: str) -> str:

@@ -15,8 +15,10 @@ from criticlab.cli.common import (
     ConcurrencyOpt,
     CriticOpt,
     ExecutorOpt,
+    LimitOpt,
     MaxTokensOpt,
     ModelOpt,
+    OutDir,
     SamplesOpt,
     TemplateOpt,
     ThreadsOpt,
@@ -96,11 +98,11 @@ def refine(
         help="given (the data's solutions), solve (the actor writes them), auto.")] = "auto",
     model: ModelOpt = "embedded",
     base_url: BaseUrlOpt = None,
-    limit: Annotated[int | None, typer.Option(help="Only the first N problems.")] = None,
+    limit: LimitOpt = None,
     max_tokens: MaxTokensOpt = 1024,
     concurrency: ConcurrencyOpt = 4,
     threads: ThreadsOpt = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Run directory.")] = None,
+    out_dir: OutDir = None,
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
     workers: WorkersOpt = 2,
@@ -117,7 +119,7 @@ def refine(
                           strategy=strategy, rounds=rounds, limit=limit, draft=draft,
                           engines=engines, budget=budget, expand=expand)
     run_with_progress(f"refine {data} · {critic} · {strategy}", config.out,
-            lambda tick: run_refine(config, tick, run_on))
+                      lambda tick: run_refine(config, tick, run_on))
 
 
 def select_cmd(
@@ -132,11 +134,11 @@ def select_cmd(
     actor: Annotated[str | None, typer.Option(help="Model that writes solutions.")] = None,
     model: ModelOpt = "embedded",
     base_url: BaseUrlOpt = None,
-    limit: Annotated[int | None, typer.Option(help="Only the first N problems.")] = None,
+    limit: LimitOpt = None,
     max_tokens: MaxTokensOpt = 512,
     concurrency: ConcurrencyOpt = 4,
     threads: ThreadsOpt = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Run directory.")] = None,
+    out_dir: OutDir = None,
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
     workers: WorkersOpt = 2,
@@ -152,4 +154,4 @@ def select_cmd(
     config = SelectConfig(data=data, out=out_dir or Path("runs") / name, n=n, method=method,
                           critic=critic, aggregate=aggregate, k=k, limit=limit, engines=engines)
     run_with_progress(f"select {data} · {method} · n={n}", config.out,
-            lambda tick: run_select(config, tick, run_on))
+                      lambda tick: run_select(config, tick, run_on))

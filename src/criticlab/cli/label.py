@@ -15,7 +15,9 @@ from criticlab.cli.common import (
     ConcurrencyOpt,
     CriticOpt,
     ExecutorOpt,
+    LimitOpt,
     MaxTokensOpt,
+    OutDir,
     ThreadsOpt,
     WorkersOpt,
     err,
@@ -31,8 +33,6 @@ from criticlab.jobs import keep_good
 label_app = typer.Typer(no_args_is_help=True, help="Make critique data and export it.")
 
 DataArg = Annotated[str, typer.Argument(help="gsm8k[:train], processbench[:SUBSET], or a file.")]
-LimitOpt = Annotated[int | None, typer.Option(help="Only the first N problems.")]
-OutDir = Annotated[Path | None, typer.Option("--out", help="Run directory.")]
 
 
 @label_app.command("inject")
@@ -93,7 +93,7 @@ def mc_cmd(
         limit=limit, seed=seed, threads=threads,
         concurrency=concurrency or (4 if actor.startswith("openai:") else 1))
     run_with_progress(f"label mc {data} · {method} · {rollouts} rollouts", config.out,
-            lambda tick: label_mc(config, tick, executor=run_on), shown=_flat)
+                      lambda tick: label_mc(config, tick, executor=run_on), shown=_flat)
 
 
 @label_app.command("synth")
@@ -123,7 +123,7 @@ def synth_cmd(
         f"synth__{data}__{critic}__{model}@{samples}"), critic=critic, samples=samples,
         limit=limit, engines=engines)
     run_with_progress(f"label synth {data} · {critic} · {model}", config.out,
-            lambda tick: label_synth(config, tick, run_on), note=" (critiques.jsonl)")
+                      lambda tick: label_synth(config, tick, run_on), note=" (critiques.jsonl)")
 
 
 @label_app.command("export")

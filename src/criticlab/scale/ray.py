@@ -23,11 +23,12 @@ import math
 import os
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from criticlab.errors import ConfigError
+from criticlab.jobs import OnResult, read_back
 from criticlab.models.base import Generation
 from criticlab.scale.worker import Worker, WorkSpec
 from criticlab.store import Store
@@ -36,7 +37,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 INSTALL_HINT = "pip install 'criticlab[ray]'"
-OnResult = Callable[[str, dict[str, Any] | None, str | None, bool], None]
 
 
 def import_ray() -> Any:
@@ -115,17 +115,9 @@ async def map_ray(
     """
     if workers < 1 or inflight < 1 or retries < 0:
         raise ConfigError("workers and inflight must be at least 1, retries at least 0")
-    keys = [k for k, _ in items]
-    if len(set(keys)) != len(keys):
-        dup = next(k for k in keys if keys.count(k) > 1)
-        raise ValueError(f"the item key {dup!r} occurs more than once")
     stats = stats if stats is not None else RayStats()
-    stored = dict(store.results(run))
-    done = {k: stored[k] for k in keys if k in stored}
+    done = read_back(store, run, items, on_result)
     errors: dict[str, str] = {}
-    for k in done:
-        if on_result:
-            on_result(k, done[k], None, True)
     todo: deque[tuple[str, T]] = deque((k, it) for k, it in items if k not in done)
     if not todo:
         return done, errors
