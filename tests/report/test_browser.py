@@ -225,3 +225,17 @@ def test_select_report_in_chromium(browser, tmp_path):
     p.page.locator("#selections-count[data-count='1']").wait_for()
     assert XSS in cards.first.inner_text()
     p.clean()
+
+
+def test_hostile_text_is_shown_as_text(browser, tmp_path):
+    from tests.report.test_html import HOSTILE
+    run = write_run(tmp_path / "run", [make_result(
+        "h", [HOSTILE, "2 + 2 = 4"], 0, 0, question=HOSTILE, feedback=HOSTILE, subset=HOSTILE,
+        critic=HOSTILE)], critic=HOSTILE, model=HOSTILE, config={"note": HOSTILE})
+    p = Page(browser, write_report([run], tmp_path / "r.html"))
+    card = p.page.locator("#items article.item").first.inner_text()
+    head = p.page.inner_text("header.top") + p.page.inner_text("#runs .runhead")
+    for text in (card, head):
+        assert "<img src=x onerror=alert(1)>" in text and "A{{ 7*7 }}Z" in text
+    assert p.page.locator("img").count() == 0 and p.page.locator("script").count() == 3
+    p.clean()

@@ -1,5 +1,6 @@
 import json
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -323,3 +324,51 @@ def test_reliability_diagram_for_scored_critiques(tmp_path):
     (run / "results.jsonl").write_text("\n".join(json.dumps(r.to_dict()) for r in results))
     html = write_report([run], tmp_path / "r.html").read_text()
     assert "Calibration: confidence" in html and html.count('class="rel-bar"') == 3
+
+
+# Markup, a closing script tag, an attribute break-out, template syntax, and line separators:
+# text from a run that must reach the page as inert text.
+HOSTILE = ("<img src=x onerror=alert(1)> </script><script>alert(2)</script> "
+           "x\" onmouseover=\"alert(3)' A{{ 7*7 }}Z {% if 1 %}B{% endif %} {# c #} \u2028\u2029")
+
+
+class Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.attrs: set[str] = set()
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.attrs |= {name for name, _ in attrs}
+
+
+def test_hostile_text_in_a_run_stays_inert(tmp_path):
+    """Problem text, steps, critique feedback, the critic's and model's names, a subset and
+    the config, all hostile: the page gets no new element or attribute, template syntax is not
+    evaluated, and the JSON for the item list is ASCII that no text can close."""
+    result = make_result("h<1>", [HOSTILE, "2 + 2 = 4"], 0, 1, question=HOSTILE,
+                         feedback=HOSTILE, raw="raw " + HOSTILE, subset=HOSTILE, critic=HOSTILE)
+    run = write_run(tmp_path / "evil", [result], critic=HOSTILE, model=HOSTILE,
+                    config={"note": HOSTILE})
+    # a lone surrogate (undecodable model bytes) in the feedback: written as a JSON escape
+    lone = Result(result.example, replace(result.critique, feedback=HOSTILE + "\ud800"))
+    (run / "results.jsonl").write_text(json.dumps(lone.to_dict()) + "\n", encoding="utf-8")
+    html = write_report([run], tmp_path / "r.html").read_text(encoding="utf-8")
+
+    parsed = Tags()
+    parsed.feed(html)
+    assert "img" not in parsed.tags and parsed.tags.count("script") == 3
+    assert not {"onerror", "onmouseover"} & parsed.attrs
+    assert "<img" not in html and "</script><script>alert" not in html
+    assert html.count("</script>") == 3
+    # shown escaped where the page writes it as text (header, run heading, subset, config)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "A{{ 7*7 }}Z" in html and "A49Z" not in html
+    assert "{% if 1 %}B{% endif %}" in html and "{# c #}" in html
+    scripts = re.findall(r'<script type="application/json" id="[^"]+">(.*?)</script>', html, re.S)
+    assert len(scripts) == 2 and all(s.isascii() and "<" not in s for s in scripts)
+    data = items_json(html)
+    ex, item = data["examples"][0], data["runs"][0]["items"][0]
+    assert (ex["id"], ex["q"], ex["st"][0], ex["s"]) == ("h<1>", HOSTILE, HOSTILE, HOSTILE)
+    assert item["f"] == HOSTILE + "\ud800" and item["c"] == HOSTILE

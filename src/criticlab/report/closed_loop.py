@@ -4,30 +4,23 @@ Acc_before)·CS`` checked on the printed numbers, cost per solved problem, sever
 side, and a browsable list of trajectories (filter: fixed, broken, still wrong).
 
 Tables show ``metrics.json`` (computed from the trajectories when a run has none); the list's
-right/wrong marks come from each round's answer against the reference answer."""
+right/wrong marks come from each round's answer against the reference answer. This module
+gives ``templates/refine.html.j2`` the numbers."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from html import escape
+from dataclasses import dataclass
 from typing import Any
+
+from markupsafe import Markup
 
 from criticlab.grading import solution_answer
 from criticlab.infer.refine import Round
 from criticlab.report import charts
-from criticlab.report.blocks import (
-    Row,
-    browser,
-    config_details,
-    data_script,
-    run_columns,
-    run_head,
-    side_by_side,
-    text,
-)
 from criticlab.report.loop_runs import TRANSITION_KEYS, RefineRun, transition
-from criticlab.report.tables import count, dec3, num, path, pct, seconds
+from criticlab.report.tables import Row, columns, count, dec3, num, path, pct, seconds, signed, text
 
 TOLERANCE = 1e-9  # the identity is exact on the counts; this only absorbs float rounding
 ARROW = {"c->c": "c→c", "c->i": "c→i", "i->c": "i→c", "i->i": "i→i"}
@@ -38,54 +31,65 @@ FILTERS = (
     ("i->i", "Still wrong (i→i)", "wrong before and after"),
     ("c->c", "Kept right (c→c)", "right before and after"),
 )
+Rows = list[tuple[str, str, str]]  # (key, label, value)
 
 
 def round_name(r: int) -> str:
     return "draft" if r == 0 else f"round {r}"
 
 
+@dataclass(frozen=True)
+class RefineRunView:
+    """One refine run as ``templates/refine.html.j2`` draws it."""
+
+    run: RefineRun
+    name: str
+    color: str
+    warn: str
+    rounds: list[tuple[str, str, str]]  # (round, accuracy, difference to the draft)
+    transitions: Mapping[str, str]  # the four counts and the row and column totals
+    closed_loop: tuple[Rows, Rows]  # CL and CS; both sides of the identity and its check
+    holds: bool | None
+    cost: Rows
+
+
+@dataclass(frozen=True)
+class RefinePart:
+    nav: list[tuple[str, str]]
+    names: Sequence[str]
+    chart: Markup | None
+    columns: list[tuple[str, str, str]]
+    comparison: list[Row]
+    runs: list[RefineRunView]
+    payload: dict[str, Any]
+    filters: tuple[tuple[str, str, str], ...] = FILTERS
+
+
 def refine_part(runs: Sequence[RefineRun], names: Sequence[str], colors: Sequence[str]
-                ) -> tuple[list[tuple[str, str]], str]:
-    """(navigation links, HTML) for the refine runs of a report."""
-    nav = [("refine", "Refine")]
-    summary = ['<div class="card"><h3>Accuracy after each round</h3>'
-               f"{accuracy_chart(runs, names, colors)}</div>"]
-    if len(runs) > 1:
-        summary.append('<div class="card" id="refine-comparison"><h3>Side by side</h3>'
-                       f"{comparison(runs, names, colors)}</div>")
-    body = [f'<section id="refine"><h2>Refine: did critique help?</h2>'
-            f'<div class="grid2">{"".join(summary)}</div>']
-    for i, run in enumerate(runs):
-        body.append(run_section(i, run, names[i], colors[i]))
-        if len(runs) > 1:
-            nav.append((f"refine-{i + 1}", names[i]))
-    body.append("</section>")
-    nav.append(("trajectories", "Trajectories"))
-    body.append(browser("trajectories", "refine", "Trajectories", names, FILTERS, _KEYS))
-    body.append(data_script("trajectories-data", payload(runs, names)))
-    return nav, "".join(body)
-
-
-_KEYS = ('<div class="keys"><span><i class="k-pred"></i>the critic\'s first error in that '
-         "round's solution</span><span class=\"meta\">Steps are numbered from 0. Round 0 is the "
-         "draft; each later round is the refiner's answer to the critique before it.</span></div>")
+                ) -> RefinePart:
+    """What the report shows of its refine runs."""
+    many = len(runs) > 1
+    return RefinePart(
+        [("refine", "Refine"), *((f"refine-{i + 1}", n) for i, n in enumerate(names) if many),
+         ("trajectories", "Trajectories")], names,
+        accuracy_chart(runs, names, colors), columns(runs, names, colors),
+        comparison(runs) if many else [],
+        [run_view(*a) for a in zip(runs, names, colors, strict=True)], payload(runs, names))
 
 
 # --- charts and tables -----------------------------------------------------------------------
 
-def accuracy_chart(runs: Sequence[RefineRun], names: Sequence[str], colors: Sequence[str]) -> str:
+def accuracy_chart(runs: Sequence[RefineRun], names: Sequence[str], colors: Sequence[str]
+                   ) -> Markup | None:
     accs = [_accuracy(r) for r in runs]
     depth = max((len(a) for a in accs), default=0)
     if not depth:
-        return '<p class="note">No accuracy per round in these runs.</p>'
+        return None
     series = [charts.Series(n, c, [a[i] if i < len(a) else None for i in range(depth)])
               for n, c, a in zip(names, colors, accs, strict=True)]
-    chart = charts.bar_chart([round_name(i) for i in range(depth)], series, y_max=100,
-                             y_label="accuracy (%)", title="Accuracy after each round",
-                             width=560, height=260)
-    return (chart + charts.legend(series) + '<p class="note">Share of problems whose answer '
-            "after that round matches the reference; a trajectory the critic accepted earlier "
-            "keeps its last solution.</p>")
+    return charts.bar_chart([round_name(i) for i in range(depth)], series, y_max=100,
+                            y_label="accuracy (%)", title="Accuracy after each round",
+                            width=560, height=260) + charts.legend(series)
 
 
 def _accuracy(run: RefineRun) -> list[float | None]:
@@ -93,30 +97,20 @@ def _accuracy(run: RefineRun) -> list[float | None]:
     return [num(v) for v in acc]
 
 
-def rounds_table(run: RefineRun) -> str:
+def rounds_rows(run: RefineRun) -> list[tuple[str, str, str]]:
     acc = _accuracy(run)
-    rows = []
-    for i, v in enumerate(acc):
-        delta = "" if i == 0 or v is None or acc[0] is None else f"{v - acc[0]:+.1f}"
-        rows.append(f'<tr data-round="{i}"><td>{round_name(i)}</td><td>{pct(v)}</td>'
-                    f"<td>{delta}</td></tr>")
-    return ('<table class="metrics" data-table="rounds"><thead><tr><th>Round</th>'
-            "<th>Accuracy (%)</th><th>vs draft</th></tr></thead><tbody>"
-            f'{"".join(rows)}</tbody></table>')
+    return [(round_name(i), pct(v),
+             "" if i == 0 or v is None or acc[0] is None else f"{v - acc[0]:+.1f}")
+            for i, v in enumerate(acc)]
 
 
-def transition_table(t: Mapping[str, Any]) -> str:
-    def cell(key: str) -> str:
-        return (f'<td class="tcell t-{key.replace("->", "")}" data-key="{key}">'
-                f'<b>{count(t.get(key))}</b><span class="tl">{ARROW[key]}</span></td>')
-
+def transition_cells(t: Mapping[str, Any]) -> dict[str, str]:
+    """The draft → final table: the four counts, ``c``/``i`` (drafts right, wrong) and
+    ``to_c``/``to_i`` (final answers right, wrong) and ``n``."""
     cc, ci, ic, ii = (num(t.get(k)) or 0.0 for k in TRANSITION_KEYS)
-    return ('<table class="metrics transitions" data-table="transitions"><thead><tr>'
-            "<th>draft ↓ · final →</th><th>correct</th><th>wrong</th><th>n</th></tr></thead>"
-            f'<tbody><tr><td>correct</td>{cell("c->c")}{cell("c->i")}<td>{count(cc + ci)}</td>'
-            f'</tr><tr><td>wrong</td>{cell("i->c")}{cell("i->i")}<td>{count(ic + ii)}</td></tr>'
-            f'<tr class="total"><td>n</td><td>{count(cc + ic)}</td><td>{count(ci + ii)}</td>'
-            f"<td>{count(t.get('n'))}</td></tr></tbody></table>")
+    return {**{k: count(t.get(k)) for k in TRANSITION_KEYS}, "c": count(cc + ci),
+            "i": count(ic + ii), "to_c": count(cc + ic), "to_i": count(ci + ii),
+            "n": count(t.get("n"))}
 
 
 def identity(t: Mapping[str, Any]) -> tuple[bool | None, float, float]:
@@ -137,8 +131,8 @@ def identity(t: Mapping[str, Any]) -> tuple[bool | None, float, float]:
     return abs(lhs - rhs) <= TOLERANCE, lhs, rhs
 
 
-def closed_loop_table(t: Mapping[str, Any]) -> str:
-    """CL and CS with their counts, and the identity with both sides printed and checked."""
+def closed_loop_rows(t: Mapping[str, Any]) -> tuple[Rows, Rows]:
+    """CL and CS with their counts; the identity with both sides printed and checked."""
     cl, cs = num(t.get("CL")), num(t.get("CS"))
     cc, ci, ic, ii = (num(t.get(k)) or 0.0 for k in TRANSITION_KEYS)
     holds, lhs, rhs = identity(t)
@@ -150,32 +144,14 @@ def closed_loop_table(t: Mapping[str, Any]) -> str:
         right = f"{b:.3f} × {dec3(cl)} + {1 - b:.3f} × {dec3(cs)} = {100 * rhs:.1f}%"
         check = (f"✓ holds: {left} = {100 * rhs:.1f}%" if holds else
                  f"✗ does not hold: off by {100 * (lhs - rhs):+.3g} points")
-    top = [
-        ("acc_before", "Acc_before (draft)", pct(t.get("acc_before")) + "%"),
-        ("CL", "CL = P(right after | right before)",
-         f"{dec3(cl)} ({count(cc)} of {count(cc + ci)})"),
-        ("CS", "CS = P(right after | wrong before)",
-         f"{dec3(cs)} ({count(ic)} of {count(ic + ii)})"),
-    ]
-    sides = [("lhs", "Acc_after (final)", left),
+    return ([("acc_before", "Acc_before (draft)", pct(t.get("acc_before")) + "%"),
+             ("CL", "CL = P(right after | right before)",
+              f"{dec3(cl)} ({count(cc)} of {count(cc + ci)})"),
+             ("CS", "CS = P(right after | wrong before)",
+              f"{dec3(cs)} ({count(ic)} of {count(ic + ii)})")],
+            [("lhs", "Acc_after (final)", left),
              ("rhs", "Acc_before·CL + (1 − Acc_before)·CS", right),
-             ("check", "Identity", check)]
-
-    def rows(part: list[tuple[str, str, str]]) -> str:
-        return "".join(f'<tr data-key="{k}"{_identity_class(k, holds)}><td>{label}</td>'
-                       f"<td>{value}</td></tr>" for k, label, value in part)
-
-    return ('<table class="metrics" data-table="closed-loop"><tbody>'
-            f'{rows(top)}<tr class="group"><th colspan="2">Acc_after = Acc_before·CL + '
-            f"(1 − Acc_before)·CS</th></tr>{rows(sides)}</tbody></table>"
-            '<p class="note">CL: confidence, keeping right answers; CS: critique, fixing wrong '
-            "ones. The identity is checked on the numbers above.</p>")
-
-
-def _identity_class(key: str, holds: bool | None) -> str:
-    if key != "check" or holds is None:
-        return ""
-    return f' class="{"ok" if holds else "bad"}" data-holds="{str(holds).lower()}"'
+             ("check", "Identity", check)])
 
 
 def _cost(m: Mapping[str, Any]) -> list[tuple[str, str, Any, Any]]:
@@ -202,15 +178,7 @@ def _two(v: Any) -> str:
     return "—" if x is None else f"{x:.2f}"
 
 
-def cost_table(m: Mapping[str, Any]) -> str:
-    body = "".join(f'<tr data-key="{k}"><td>{label}</td><td>{fmt(v)}</td></tr>'
-                   for k, label, v, fmt in _cost(m))
-    return (f'<table class="metrics" data-table="refine-cost"><tbody>{body}</tbody></table>'
-            '<p class="note">Per solved problem: everything the run spent (drafts, critiques, '
-            "refinements, on every problem) over the problems right at the end.</p>")
-
-
-def comparison(runs: Sequence[RefineRun], names: Sequence[str], colors: Sequence[str]) -> str:
+def comparison(runs: Sequence[RefineRun]) -> list[Row]:
     ms = [r.shown_metrics for r in runs]
     ts = [m.get("transitions") or {} for m in ms]
 
@@ -224,7 +192,7 @@ def comparison(runs: Sequence[RefineRun], names: Sequence[str], colors: Sequence
             Row("Final accuracy (%)", tr("acc_after"), pct, True),
             Row("Gain (points)", [None if a is None or b is None else a - b
                                   for a, b in zip(tr("acc_after"), tr("acc_before"),
-                                                  strict=True)], _signed, True),
+                                                  strict=True)], signed, True),
             *(Row(ARROW[k], tr(k), count, {"c->i": False, "i->c": True}.get(k), k)
               for k in TRANSITION_KEYS),
             Row("CL", tr("CL"), dec3, True), Row("CS", tr("CS"), dec3, True),
@@ -233,27 +201,15 @@ def comparison(runs: Sequence[RefineRun], names: Sequence[str], colors: Sequence
     for key, label, _, fmt in _cost({})[2:]:  # after accuracy and solved, shown above
         better = False if key in ("tokens_per_solved", "calls_per_solved") else None
         rows.append(Row(label, [c[key] for c in costs], fmt, better, key))
-    return (side_by_side("refine-comparison", run_columns(runs, names, colors), rows)
-            + '<p class="note">Bold: the best value in the row.</p>')
+    return rows
 
 
 def _holds(holds: bool | None) -> str | None:
     return None if holds is None else "✓ holds" if holds else "✗ fails"
 
 
-def _signed(v: Any) -> str:
-    x = num(v)
-    return "—" if x is None else f"{x:+.1f}"
-
-
-def run_section(i: int, run: RefineRun, name: str, color: str) -> str:
+def run_view(run: RefineRun, name: str, color: str) -> RefineRunView:
     m = run.shown_metrics
-    meta = [f"<code>{escape(str(run.path))}</code>"]
-    for key, value in (("strategy", run.strategy), ("critic", run.critic), ("actor", run.model),
-                       ("rounds", run.config.get("rounds"))):
-        if value not in (None, ""):
-            meta.append(f"{key} <b>{escape(str(value))}</b>")
-    meta.append(f"{len(run.trajectories):,} trajectories")
     warn = ""
     if run.metrics is None:
         warn = ("No metrics.json in this run directory: the numbers below are computed from "
@@ -264,13 +220,9 @@ def run_section(i: int, run: RefineRun, name: str, color: str) -> str:
     if mismatch:
         warn += (" " if warn else "") + mismatch
     t = m.get("transitions") or {}
-    cards = [("Accuracy per round", rounds_table(run), ""),
-             ("Draft → final", transition_table(t) + closed_loop_table(t), " wide"),
-             ("Cost next to accuracy", cost_table(m), "")]
-    grid = "".join(f'<div class="card{wide}"><h3>{escape(h)}</h3>{html}</div>'
-                   for h, html, wide in cards)
-    return (f'<div class="run">{run_head(f"refine-{i + 1}", name, color, meta, escape(warn))}'
-            f'<div class="grid">{grid}</div>{config_details(run.config)}</div>')
+    return RefineRunView(run, name, color, warn, rounds_rows(run), transition_cells(t),
+                         closed_loop_rows(t), identity(t)[0],
+                         [(k, label, fmt(v)) for k, label, v, fmt in _cost(m)])
 
 
 def _mismatch(run: RefineRun) -> str:

@@ -3,7 +3,6 @@ item browser renders. Indices are 0-based; -1 means "no wrong step" (ProcessBenc
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -53,10 +52,10 @@ def subset_of(r: Result, default: str = "") -> str:
     return str(value) if value else default
 
 
-def items_payload(runs: Sequence[tuple[str, Sequence[Result]]], default_subset: str = "") -> str:
-    """JSON for the item browser: shared examples (problem and steps, stored once even when
-    several runs critiqued them) and per-run items. Safe to embed in a ``<script>`` element:
-    ``<``, ``>`` and ``&`` are written as ``\\u`` escapes, so no text can close the element."""
+def items_payload(runs: Sequence[tuple[str, Sequence[Result]]], default_subset: str = ""
+                  ) -> dict[str, Any]:
+    """The item browser's data: shared examples (problem and steps, stored once even when
+    several runs critiqued them) and per-run items."""
     examples: list[dict[str, Any]] = []
     index: dict[tuple[Any, ...], int] = {}
     out_runs: list[dict[str, Any]] = []
@@ -71,9 +70,7 @@ def items_payload(runs: Sequence[tuple[str, Sequence[Result]]], default_subset: 
                 examples.append(_example(r, steps, default_subset))
             items.append(_item(r, index[key]))
         out_runs.append({"label": label, "items": items})
-    text = json.dumps({"examples": examples, "runs": out_runs}, ensure_ascii=True,
-                      separators=(",", ":"))
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return {"examples": examples, "runs": out_runs}
 
 
 def _example(r: Result, steps: list[str], default_subset: str) -> dict[str, Any]:

@@ -4,28 +4,21 @@ side by side, and a browsable list of problems with their sampled answers, the v
 answer chosen.
 
 Tables show ``metrics.json`` (computed from selections.jsonl when a run has none); the list's
-right/wrong marks come from each answer against the reference answer."""
+right/wrong marks come from each answer against the reference answer. This module gives
+``templates/select.html.j2`` the numbers."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from html import escape
+from dataclasses import dataclass
 from typing import Any
+
+from markupsafe import Markup
 
 from criticlab.grading import same_answer, solution_answer
 from criticlab.report import charts
-from criticlab.report.blocks import (
-    Row,
-    browser,
-    config_details,
-    data_script,
-    run_columns,
-    run_head,
-    side_by_side,
-    text,
-)
 from criticlab.report.loop_runs import Choice, SelectRun, is_right
-from criticlab.report.tables import count, num, path, pct, seconds
+from criticlab.report.tables import Row, columns, count, num, path, pct, seconds, signed, text
 
 FILTERS = (
     ("all", "All", "every problem"),
@@ -36,38 +29,37 @@ FILTERS = (
 )
 
 
+@dataclass(frozen=True)
+class SelectPart:
+    """What ``templates/select.html.j2`` draws of the select runs; ``runs``: (run, name,
+    colour, warning)."""
+
+    names: Sequence[str]
+    chart: Markup
+    columns: list[tuple[str, str, str]]
+    rows: list[Row]
+    runs: list[tuple[SelectRun, str, str, str]]
+    payload: dict[str, Any]
+    filters: tuple[tuple[str, str, str], ...] = FILTERS
+    nav: tuple[tuple[str, str], ...] = (("select", "Select"), ("selections", "Problems"))
+
+
 def select_part(runs: Sequence[SelectRun], names: Sequence[str], colors: Sequence[str]
-                ) -> tuple[list[tuple[str, str]], str]:
-    """(navigation links, HTML) for the select runs of a report."""
-    heads = []
-    for i, (run, name, color) in enumerate(zip(runs, names, colors, strict=True)):
-        meta = [f"<code>{escape(str(run.path))}</code>"]
-        for key, value in (("method", run.method), ("critic", run.critic),
-                           ("actor", run.model), ("samples", run.samples)):
-            if value not in (None, ""):
-                meta.append(f"{key} <b>{escape(str(value))}</b>")
-        meta.append(f"{len(run.choices):,} problems")
-        warn = ""
-        if run.metrics is None:
-            warn = ("No metrics.json in this run directory: its numbers are computed from "
-                    "selections.jsonl.")
-        elif run.metrics.get("complete") is False:
-            warn = "This run is incomplete: its metrics cover the problems it finished."
-        heads.append(run_head(f"select-{i + 1}", name, color, meta, escape(warn))
-                     + config_details(run.config))
-    body = (
-        '<section id="select"><h2>Select: choosing one answer among N samples</h2>'
-        '<div class="grid2"><div class="card"><h3>Accuracy: method, majority, pass@N</h3>'
-        f"{accuracy_chart(runs, names, colors)}</div>"
-        f'<div class="card"><h3>{"Side by side" if len(runs) > 1 else "Selection"}</h3>'
-        f"{select_table(runs, names, colors)}</div></div>{''.join(heads)}</section>"
-        + browser("selections", "select", "Problems and their samples", names, FILTERS, _KEYS)
-        + data_script("selections-data", payload(runs, names)))
-    return [("select", "Select"), ("selections", "Problems")], body
+                ) -> SelectPart:
+    """What the report shows of its select runs."""
+    return SelectPart(names, accuracy_chart(runs, names, colors), columns(runs, names, colors),
+                      select_rows(runs),
+                      [(r, n, c, _warn(r)) for r, n, c in zip(runs, names, colors, strict=True)],
+                      payload(runs, names))
 
 
-_KEYS = ('<div class="keys"><span class="meta">Votes: how many samples (or how much critic '
-         "score) each distinct answer got; ✓/✗: the answer against the reference.</span></div>")
+def _warn(run: SelectRun) -> str:
+    if run.metrics is None:
+        return ("No metrics.json in this run directory: its numbers are computed from "
+                "selections.jsonl.")
+    if run.metrics.get("complete") is False:
+        return "This run is incomplete: its metrics cover the problems it finished."
+    return ""
 
 
 def _pass(run: SelectRun) -> Any:
@@ -80,18 +72,17 @@ def _pass_name(runs: Sequence[SelectRun]) -> str:
     return f"pass@{ns.pop()}" if len(ns) == 1 and None not in ns else "pass@N"
 
 
-def accuracy_chart(runs: Sequence[SelectRun], names: Sequence[str], colors: Sequence[str]) -> str:
+def accuracy_chart(runs: Sequence[SelectRun], names: Sequence[str], colors: Sequence[str]
+                   ) -> Markup:
     series = [charts.Series(n, c, [num(r.shown_metrics.get("accuracy")),
                                    num(r.shown_metrics.get("majority_accuracy")), num(_pass(r))])
               for r, n, c in zip(runs, names, colors, strict=True)]
-    chart = charts.bar_chart(["method", "majority vote", _pass_name(runs)], series, y_max=100,
-                             y_label="accuracy (%)", title="Selection accuracy", width=520,
-                             height=250)
-    return (chart + charts.legend(series) + '<p class="note">pass@N: some sample is right, the '
-            "best any selection among them could do.</p>")
+    return charts.bar_chart(["method", "majority vote", _pass_name(runs)], series, y_max=100,
+                            y_label="accuracy (%)", title="Selection accuracy", width=520,
+                            height=250) + charts.legend(series)
 
 
-def select_table(runs: Sequence[SelectRun], names: Sequence[str], colors: Sequence[str]) -> str:
+def select_rows(runs: Sequence[SelectRun]) -> list[Row]:
     ms = [r.shown_metrics for r in runs]
 
     def get(key: str) -> list[Any]:
@@ -103,26 +94,19 @@ def select_table(runs: Sequence[SelectRun], names: Sequence[str], colors: Sequen
 
     gains = [None if a is None or b is None else a - b
              for a, b in zip(get("accuracy"), get("majority_accuracy"), strict=True)]
-    rows = [Row("Method", [r.method or None for r in runs], text),
+    return [Row("Method", [r.method or None for r in runs], text),
             Row("Critic", [r.critic or None for r in runs], text),
             Row("Samples (N)", [r.samples for r in runs], count),
             Row("Problems", get("n"), count),
             Row("Accuracy (%)", get("accuracy"), pct, True, "accuracy"),
             Row("Majority vote (%)", get("majority_accuracy"), pct, True, "majority_accuracy"),
             Row(f"{_pass_name(runs)} (%)", [_pass(r) for r in runs], pct, True, "pass"),
-            Row("Gain over majority (points)", gains, _signed, True, "gain"),
+            Row("Gain over majority (points)", gains, signed, True, "gain"),
             Row("Fallbacks to majority", get("fallbacks"), count, None, "fallbacks"),
             Row("Errors (problems that raised)", get("errors"), count, False, "errors"),
             Row("Tokens", [tokens(m) for m in ms], count, None, "tokens"),
             Row("Model calls", [path(m, "usage", "calls") for m in ms], count, None, "calls"),
             Row("Elapsed", get("elapsed_s"), seconds, None, "elapsed_s")]
-    note = ('<p class="note">Bold: the best value in the row.</p>' if len(runs) > 1 else "")
-    return side_by_side("select", run_columns(runs, names, colors), rows) + note
-
-
-def _signed(v: Any) -> str:
-    x = num(v)
-    return "—" if x is None else f"{x:+.1f}"
 
 
 # --- the list of problems --------------------------------------------------------------------

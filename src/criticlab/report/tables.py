@@ -1,18 +1,18 @@
-"""The report's metric tables, as HTML strings: one run's tables, the side-by-side
-comparison of several runs, and the published ProcessBench numbers. Values come from each
-run's ``metrics.json``; nothing is recomputed except the parse-failure rate and usage of a
-run that has no ``metrics.json``."""
+"""The numbers of the report's metric tables, which ``templates/eval.html.j2`` and
+``macros.html.j2`` draw: formats, one run's tables, side-by-side rows (best value marked) and
+the published ProcessBench numbers. Values come from each run's ``metrics.json``; nothing is
+recomputed except the parse-failure rate and usage of a run that has no ``metrics.json``."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from html import escape
+from dataclasses import dataclass
 from typing import Any
 
 from criticlab.metrics import parse_failure_rate
 from criticlab.report.published import SUBSET_NAMES, SUBSETS
-from criticlab.report.run import Run
+from criticlab.report.run import AnyRun, Run
 
 Fmt = Callable[[Any], str]
 Getter = Callable[[Mapping[str, Any]], Any]
@@ -84,35 +84,6 @@ def parse_rate(run: Run) -> float | None:
     return parse_failure_rate(run.results) if run.results else None
 
 
-def _parse_row(run: Run, cols: int) -> str:
-    return (f'<tr class="parse"><td>Parse failures</td><td colspan="{cols}">'
-            f"{rate(parse_rate(run))}</td></tr>")
-
-
-# --- one run ------------------------------------------------------------------------------
-
-def processbench_table(run: Run) -> str:
-    values = pb(run)
-    head = ("<thead><tr><th>Subset</th><th>n</th><th>erroneous</th><th>correct</th>"
-            "<th>acc_err</th><th>acc_cor</th><th>F1</th></tr></thead><tbody>")
-    rows = []
-    for s in pb_subsets(run):
-        v = values[s]
-        rows.append(f'<tr data-subset="{escape(s)}"><td>{escape(subset_name(s))}</td>'
-                    f"<td>{count(v.get('n'))}</td><td>{count(v.get('n_err'))}</td>"
-                    f"<td>{count(v.get('n_cor'))}</td><td>{pct(v.get('acc_err'))}</td>"
-                    f"<td>{pct(v.get('acc_cor'))}</td><td>{pct(v.get('f1'))}</td></tr>")
-    avg = values.get("average")
-    if isinstance(avg, Mapping):
-        cells = "".join(f"<td>{pct(avg[k]) if k in avg else ''}</td>"
-                        for k in ("acc_err", "acc_cor", "f1"))
-        rows.append('<tr class="total" data-subset="average"><td>Average</td><td></td>'
-                    f"<td></td><td></td>{cells}</tr>")
-    rows.append(_parse_row(run, 6))
-    return (f'<table class="metrics" data-table="processbench">{head}{"".join(rows)}'
-            "</tbody></table>")
-
-
 SECTIONS: tuple[tuple[str, str, tuple[tuple[str, str, Fmt], ...]], ...] = (
     ("judgment", "Judgment", (
         ("n", "n", count), ("accuracy", "Accuracy", pct), ("precision", "Precision", pct),
@@ -124,20 +95,25 @@ SECTIONS: tuple[tuple[str, str, tuple[tuple[str, str, Fmt], ...]], ...] = (
 )
 
 
-def section_table(run: Run, name: str, values: Mapping[str, Any],
-              rows: Sequence[tuple[str, str, Fmt]]) -> str:
-    body = "".join(f'<tr data-key="{escape(k)}"><td>{escape(label)}</td><td>{fmt(values.get(k))}'
-                   "</td></tr>" for k, label, fmt in rows)
-    note = ('<p class="note">Whole-solution verdict; positive class: incorrect.</p>'
-            if name == "judgment" else "")
-    return (f'<table class="metrics" data-table="{name}"><tbody>{body}'
-            f"{_parse_row(run, 1)}</tbody></table>{note}")
+# --- one run ------------------------------------------------------------------------------
+
+def processbench_rows(run: Run) -> list[tuple[str, str, list[str]]]:
+    """(subset, name, cells) of the ProcessBench table: each subset, then the average."""
+    values = pb(run)
+    rows = [(s, subset_name(s), [fmt(values[s].get(k)) for k, fmt in (
+        ("n", count), ("n_err", count), ("n_cor", count), ("acc_err", pct), ("acc_cor", pct),
+        ("f1", pct))]) for s in pb_subsets(run)]
+    avg = values.get("average")
+    if isinstance(avg, Mapping):
+        rows.append(("average", "Average", ["", "", "", *(
+            pct(avg[k]) if k in avg else "" for k in ("acc_err", "acc_cor", "f1"))]))
+    return rows
 
 
 def _usage(run: Run) -> Mapping[str, Any]:
-    usage = (run.metrics or {}).get("usage")
-    if usage:
-        return usage
+    found = (run.metrics or {}).get("usage")
+    if found:
+        return found
     total = {"prompt_tokens": 0, "completion_tokens": 0, "calls": 0, "cached": 0}
     for r in run.results:
         if r.critique is not None:
@@ -146,89 +122,98 @@ def _usage(run: Run) -> Mapping[str, Any]:
     return total
 
 
-def run_table(run: Run) -> str:
+def run_rows(run: Run) -> list[tuple[str, str, str]]:
+    """(key, label, value) of the "Run" table."""
     m, u = run.metrics or {}, _usage(run)
     n = m.get("n", len(run.results))
     errors = m.get("errors", sum(1 for r in run.results if r.error or r.critique is None))
-    rows = [("n", "Items", count(n)), ("errors", "Errors (critic raised)", count(errors)),
+    return [("n", "Items", count(n)), ("errors", "Errors (critic raised)", count(errors)),
             ("prompt_tokens", "Prompt tokens", count(u.get("prompt_tokens"))),
             ("completion_tokens", "Completion tokens", count(u.get("completion_tokens"))),
             ("calls", "Model calls", count(u.get("calls"))),
             ("cached", "Cached calls", count(u.get("cached"))),
             ("elapsed_s", "Elapsed", seconds(m.get("elapsed_s")))]
-    body = "".join(f'<tr data-key="{k}"><td>{label}</td><td>{v}</td></tr>' for k, label, v in rows)
-    return (f'<table class="metrics" data-table="run"><tbody>{body}{_parse_row(run, 1)}'
-            "</tbody></table>")
 
 
-# --- several runs -----------------------------------------------------------------------
+# --- side by side ---------------------------------------------------------------------------
 
-def _comparison_rows(runs: Sequence[Run]) -> list[tuple[str, str, Getter, Fmt, bool | None]]:
-    """(group, label, getter on metrics, format, higher is better) for each row shown."""
-    rows: list[tuple[str, str, Getter, Fmt, bool | None]] = []
+def columns(runs: Sequence[AnyRun], names: Sequence[str], colors: Sequence[str]
+            ) -> list[tuple[str, str, str]]:
+    """The head of a side-by-side table: (label, directory name, colour) per run."""
+    return [(n, r.path.name, c) for r, n, c in zip(runs, names, colors, strict=True)]
+
+
+@dataclass(frozen=True)
+class Row:
+    """A row of a side-by-side table (``compare`` in ``macros.html.j2``): its values, their
+    format, and which is best (``True``: the highest, ``False``: the lowest, ``None``: none
+    marked). A row that starts a new ``group`` gets a heading; one whose values are all
+    unknown is left out."""
+
+    label: str
+    values: Sequence[Any]
+    fmt: Fmt
+    better: bool | None = None
+    key: str = ""
+    group: str = ""
+    cls: str = ""
+
+    @property
+    def empty(self) -> bool:
+        return all(v is None for v in self.values)
+
+    def cells(self) -> list[tuple[str, bool]]:
+        """(formatted value, best) per run: the best of several different values is marked."""
+        numbers = [num(v) if isinstance(v, int | float) else None for v in self.values]
+        known = {v for v in numbers if v is not None}
+        best = None
+        if self.better is not None and len(known) > 1:
+            best = max(known) if self.better else min(known)
+        return [(self.fmt(v), n is not None and n == best)
+                for v, n in zip(self.values, numbers, strict=True)]
+
+
+def text(v: Any) -> str:
+    return str(v) if v not in (None, "") else "—"
+
+
+def signed(v: Any) -> str:
+    x = num(v)
+    return "—" if x is None else f"{x:+.1f}"
+
+
+def comparison_rows(runs: Sequence[Run]) -> list[Row]:
+    """The side-by-side table of eval runs, grouped: ProcessBench, the metric sections,
+    reliability and cost."""
+    ms = [dict(r.metrics or {}, parse_failure_rate=parse_rate(r)) for r in runs]
+
+    def row(group: str, label: str, get: Getter, fmt: Fmt, better: bool | None) -> Row:
+        return Row(label, [num(get(m)) for m in ms], fmt, better, group=group,
+                   cls="parse" if label == "Parse failures" else "")
+
+    def at(*keys: str) -> Getter:
+        return lambda m: path(m, *keys)
+
+    rows = []
     subsets = order_subsets({s for r in runs for s in pb_subsets(r)})
-
-    def pb_get(s: str, k: str) -> Getter:
-        return lambda m: path(m, "processbench", s, k)
-
     for key, group in (("f1", "ProcessBench F1"), ("acc_err", "ProcessBench acc_err"),
                        ("acc_cor", "ProcessBench acc_cor")):
-        rows += [(group, subset_name(s), pb_get(s, key), pct, True) for s in subsets]
+        rows += [row(group, subset_name(s), at("processbench", s, key), pct, True)
+                 for s in subsets]
         if key == "f1" and subsets:
-            rows.append((group, "Average", pb_get("average", "f1"), pct, True))
+            rows.append(row(group, "Average", at("processbench", "average", "f1"), pct, True))
     for key, title, fields in SECTIONS:
         if any((r.metrics or {}).get(key) for r in runs):
-            for k, label, fmt in fields:
-                if k != "n":
-                    better = k not in ("ece", "brier")
-                    rows.append((title, label, _getter(key, k), fmt, better))
-    rows.append(("Reliability", "Parse failures", lambda m: m.get("parse_failure_rate"), rate,
-                 False))
-    rows.append(("Reliability", "Errors (critic raised)", lambda m: m.get("errors"), count, False))
+            rows += [row(title, label, at(key, k), fmt, k not in ("ece", "brier"))
+                     for k, label, fmt in fields if k != "n"]
+    rows += [row("Reliability", "Parse failures", at("parse_failure_rate"), rate, False),
+             row("Reliability", "Errors (critic raised)", at("errors"), count, False)]
     for k, label in (("prompt_tokens", "Prompt tokens"), ("completion_tokens",
                      "Completion tokens"), ("calls", "Model calls"), ("cached", "Cached calls")):
-        rows.append(("Cost", label, _getter("usage", k), count, None))
-    rows.append(("Cost", "Elapsed", lambda m: m.get("elapsed_s"), seconds, None))
-    rows.append(("Cost", "Items", lambda m: m.get("n"), count, None))
+        rows.append(row("Cost", label, at("usage", k), count, None))
+    rows += [row("Cost", "Elapsed", at("elapsed_s"), seconds, None),
+             row("Cost", "Items", at("n"), count, None)]
     return rows
-
-
-def _getter(section: str, key: str) -> Getter:
-    return lambda m: path(m, section, key)
-
-
-def comparison_table(runs: Sequence[Run], labels: Sequence[str], colors: Sequence[str]) -> str:
-    head = "".join(
-        f'<th class="runcol"><span class="swatch" style="background:{c}"></span>{escape(lab)}'
-        f"<small>{escape(r.path.name)}</small></th>"
-        for r, lab, c in zip(runs, labels, colors, strict=True))
-    out = ['<table class="metrics compare" data-table="comparison"><thead><tr><th>Metric</th>'
-           f"{head}</tr></thead><tbody>"]
-    last_group = ""
-    for group, label, get, fmt, better in _comparison_rows(runs):
-        values = []
-        for r in runs:
-            m = dict(r.metrics or {})
-            if group == "Reliability" and label == "Parse failures":
-                m["parse_failure_rate"] = parse_rate(r)
-            values.append(num(get(m)))
-        if all(v is None for v in values):
-            continue
-        if group != last_group:
-            out.append(f'<tr class="group"><th colspan="{len(runs) + 1}">{escape(group)}</th></tr>')
-            last_group = group
-        known = [v for v in values if v is not None]
-        best = None
-        if better is not None and len(known) > 1 and len(set(known)) > 1:
-            best = max(known) if better else min(known)
-        cells = "".join(f'<td{" class=best" if v is not None and v == best else ""}>{fmt(v)}</td>'
-                        for v in values)
-        cls = ' class="parse"' if label == "Parse failures" else ""
-        out.append(f"<tr{cls}><td>{escape(label)}</td>{cells}</tr>")
-    out.append("</tbody></table>")
-    out.append('<p class="note">Bold: the best value in the row. ProcessBench values are '
-               "percentages; parse failures count as wrong predictions in the metrics.</p>")
-    return "".join(out)
 
 
 # --- published numbers ------------------------------------------------------------------
@@ -255,45 +240,40 @@ def match_published(model: str, published: Mapping[str, Any]) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Published:
+    """The published-numbers table: subset columns, this report's runs (label, decoding,
+    (F1, difference to the published F1 or None) per column), the published models (name,
+    decoding, F1 per column), and notes."""
+
+    columns: list[str]
+    mine: list[tuple[str, str, list[tuple[str, float | None]]]]
+    published: list[tuple[str, str, list[str]]]
+    notes: list[str]
+
+
 def published_table(runs: Sequence[Run], labels: Sequence[str],
-               published: Mapping[str, Mapping[str, Any]]) -> str:
+                    published: Mapping[str, Mapping[str, Any]]) -> Published:
     subsets = order_subsets(set(SUBSETS) | {s for r in runs for s in pb_subsets(r)})
     cols = [*subsets, "average"]
-    head = "".join(f"<th>{escape(subset_name(s) if s != 'average' else 'Average')}</th>"
-                   for s in cols)
-    out = [f'<table class="metrics" data-table="published"><thead><tr><th>Model</th>'
-           f'<th class="left">Decoding</th>{head}</tr></thead><tbody>']
-    notes: list[str] = []
+    mine, notes = [], []
     for r, lab in zip(runs, labels, strict=True):
         values = pb(r)
         if not values:
             continue
         ref = match_published(r.model, published)
-        cells: list[str] = []
+        cells: list[tuple[str, float | None]] = []
         for s in cols:
             v = num(path(values, s, "f1"))
-            delta = ""
             ref_v = num(published[ref].get(s)) if ref else None
-            if v is not None and ref_v is not None:
-                d = v - ref_v
-                delta = (f'<span class="delta {"up" if d >= 0 else "down"}">{d:+.1f} vs '
-                         "published</span>")
-            cells.append(f"<td>{pct(v)}{delta}</td>")
-        out.append(f'<tr class="mine"><td>{escape(lab)}<span class="badge mine">this run</span>'
-                   f'</td><td class="left">{escape(r.decoding or "—")}</td>{"".join(cells)}</tr>')
+            cells.append((pct(v), None if v is None or ref_v is None else v - ref_v))
+        mine.append((lab, r.decoding or "—", cells))
         missing = [s for s in SUBSETS if s not in values]
         if missing and path(values, "average", "f1") is not None:
-            notes.append(f"{escape(lab)}: average over its {len(pb_subsets(r))} subsets only "
+            notes.append(f"{lab}: average over its {len(pb_subsets(r))} subsets only "
                          f"(no {', '.join(subset_name(s) for s in missing)}), so not directly "
                          "comparable with a published average.")
     ranked = sorted(published.items(), key=lambda kv: -(num(kv[1].get("average")) or -1.0))
-    for name, row in ranked:
-        row_cells = "".join(f"<td>{pct(row.get(s))}</td>" for s in cols)
-        out.append(f'<tr data-model="{escape(name)}"><td>{escape(name)}'
-                   f'<span class="badge pub">published</span></td>'
-                   f'<td class="left">{escape(str(row.get("decoding", "—")))}</td>{row_cells}</tr>')
-    out.append("</tbody></table>")
-    out.append('<p class="note">F1 in percent. Published: ProcessBench (Zheng et al., 2024); '
-               "maj@8 = majority vote over 8 samples at temperature 1.0, top_p 0.9.</p>")
-    out += [f'<p class="note">{n}</p>' for n in notes]
-    return "".join(out)
+    return Published([subset_name(s) if s != "average" else "Average" for s in cols], mine,
+                     [(name, str(row.get("decoding", "—")), [pct(row.get(s)) for s in cols])
+                      for name, row in ranked], notes)

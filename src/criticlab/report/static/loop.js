@@ -1,39 +1,5 @@
-"""Stylesheet and script for the refine and select parts of the report, inlined next to
-:mod:`criticlab.report.assets`. The script fills each ``section.browser`` from its embedded
-JSON with DOM calls and ``textContent`` only, so model output is never parsed as HTML."""
-
-from __future__ import annotations
-
-CSS = """
-.runhead[id]{scroll-margin-top:8px}
-table.transitions td.tcell b{font-size:16px;font-weight:700}
-table.transitions td.tcell .tl{display:block;font-size:11px;color:var(--muted)}
-table.transitions td.t-ic{background:#ecfdf5}table.transitions td.t-ci{background:#fef2f2}
-table.metrics tr.ok td:last-child{color:var(--ok);font-weight:650}
-table.metrics tr.bad td:last-child{color:var(--bad);font-weight:650}
-table.metrics[data-table=closed-loop] td{white-space:normal}
-table.metrics[data-table=closed-loop] tr.group th{text-transform:none;letter-spacing:0}
-.tr{font-size:11px;font-weight:700;padding:1px 8px;border-radius:99px;letter-spacing:.02em}
-.tr-cc{background:#e0f2fe;color:#075985}.tr-ci{background:#fee2e2;color:#991b1b}
-.tr-ic{background:#d1fae5;color:#065f46}.tr-ii{background:#e5e7eb;color:#374151}
-.mark{font-size:11px;font-weight:700;padding:0 7px;border-radius:99px;margin-left:4px}
-.mark.ok{background:#d1fae5;color:#065f46}.mark.bad{background:#fee2e2;color:#991b1b}
-.qwrap{padding:10px 14px 0}
-details.round{border-top:1px solid var(--line)}
-details.round>summary{cursor:pointer;padding:7px 14px;background:#fafbfc;display:flex;gap:10px;
-align-items:center;flex-wrap:wrap;font-size:13px}
-details.round>summary .rn{font-weight:650}
-table.votes{border-collapse:collapse;font-size:13px;margin:4px 0 0;
-font-variant-numeric:tabular-nums}
-table.votes th,table.votes td{padding:3px 10px;border-bottom:1px solid var(--line);
-text-align:left;overflow-wrap:anywhere}
-table.votes tr.chosen td{background:var(--pred-bg);font-weight:600}
-ol.samples{margin:0;padding:0 0 0 20px}
-ol.samples li{margin:0 0 6px}
-ol.samples details summary{cursor:pointer;color:var(--muted);font-size:12px}
-"""
-
-JS = r"""
+// The refine and select browsers: fill each section.browser from its embedded JSON with DOM
+// calls and textContent only, so model output is never parsed as HTML.
 (function () {
   "use strict";
   function el(tag, cls, text) {
@@ -239,4 +205,3 @@ JS = r"""
   }
   document.querySelectorAll("section.browser").forEach(setup);
 })();
-"""
