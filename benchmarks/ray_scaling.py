@@ -2,10 +2,11 @@
 and the ratio to one worker.
 
 Each run critiques the same N items into a fresh run directory with ``evaluate(config,
-executor=RayExecutor(...))``; the wall time includes starting the workers and loading their models (``items/s``), the steady
-rate counts the items after the first result over the time since it (``steady/s``). On this
-machine (local Ray, the embedded GGUF in each worker) the ratio is bounded by the free CPU
-cores; on a cluster, point it at the head and at a model every node can load or reach:
+executor=RayExecutor(...))``; the wall time includes starting the workers and loading their
+models (``items/s``), the steady rate counts the items after the first result over the time
+since it (``steady/s``). On this machine (local Ray, the embedded GGUF in each worker) the
+ratio is bounded by the free CPU cores; on a cluster, point it at the head and at a model
+every node can load or reach:
 
     python benchmarks/ray_scaling.py [--n 8] [--workers 1,2] [--max-tokens 32]
     python benchmarks/ray_scaling.py --address ray://HEAD:10001 --workers 1,2,4,8 \\

@@ -252,8 +252,8 @@ def _odd_result():
 def test_json_output_never_raises(monkeypatch, encoding):
     import io
 
-    from criticlab.cli.critique import _emit
     from criticlab.cli.common import out
+    from criticlab.cli.critique import _emit
 
     buf = io.BytesIO()
     monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(buf, encoding=encoding))

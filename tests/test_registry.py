@@ -61,7 +61,7 @@ def test_model_specs_parse_and_know_their_engine_name(spec, kind, arg, name):
 
 @pytest.mark.parametrize("spec,needle", [
     ("gpt9", "unknown model 'gpt9'; use one of: embedded, llamacpp:PATH.gguf, openai:MODEL, "
-             "hf:PATH|embedded|HUB_ID, vllm:MODEL"),
+             "hf:PATH|embedded|HUB_ID, prm:PATH|HUB_ID, vllm:MODEL"),
     ("hf:", "model 'hf:' lacks its argument; write hf:PATH|embedded|HUB_ID"),
     ("llamacpp", "model 'llamacpp' lacks its argument; write llamacpp:PATH.gguf"),
     ("embedded:big", "model 'embedded:big' takes no argument; write embedded"),
@@ -78,7 +78,7 @@ def test_the_scale_executor_knows_every_model_kind():
 
     assert ModelSpec.parse("hf:/some/dir").name == "hf:/some/dir"
     assert [gpus_for([f"{k}:x" if k != "embedded" else k], None) for k in MODEL_KINDS] == [
-        0.0, 0.0, 0.0, 0.0, 1.0]
+        0.0, 0.0, 0.0, 0.0, 0.0, 1.0]
     assert gpus_for(["vllm:m"], 0.5) == 0.5
     # the most any engine of the job asks for; a spec no engine is built from asks for none
     assert gpus_for(["none", "vllm:m", None], None) == 1.0
@@ -106,10 +106,16 @@ def test_the_built_engine_has_the_name_its_spec_promises(monkeypatch, tmp_path, 
         monkeypatch.setattr(hf.HFModel, "_init",
                             lambda self, model, tok, name: setattr(self, "name", name))
         specs["hf"] = "hf:/some/dir"
+        from criticlab.models import hf_load, prm
+
+        monkeypatch.setattr(hf_load, "load_pretrained", lambda spec, **kw: (None, None))
+        monkeypatch.setattr(prm.PRMModel, "__init__",
+                            lambda self, spec, **kw: setattr(self, "name", f"prm:{spec}"))
+        specs["prm"] = "prm:/some/dir"
     for kind, spec in specs.items():
         model = make_model(spec, base_url="http://127.0.0.1:9/v1")
         assert model.name == ModelSpec.parse(spec).name, kind
-    assert set(specs) <= set(MODEL_KINDS) and len(MODEL_KINDS) == 5
+    assert set(specs) <= set(MODEL_KINDS) and len(MODEL_KINDS) == 6
 
 
 # -- the registry: decorators, listings, plugins ------------------------------------------------

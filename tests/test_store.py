@@ -142,3 +142,118 @@ async def test_cached_model_with_a_lone_surrogate_in_the_prompt(tmp_path):
         first = await cm.generate([Message("user", "q \udfff")], GenerateConfig())
         again = await cm.generate([Message("user", "q \udfff")], GenerateConfig())
     assert first[0].text == again[0].text == "answer \ud800" and len(model.requests) == 1
+
+
+# -- step scores (PRMs) -------------------------------------------------------------------------
+class Scorer:
+    """A PRM stand-in: ``scores(question, steps)`` gives its scores; it also writes text, so
+    text and score requests for the same messages can be compared. ``looked_up`` counts how
+    often the engine's ``score_steps`` was fetched (a lazily built engine would be built)."""
+
+    def __init__(self, scores=None, name="prm:x", delay=0.0):
+        self.name, self.delay, self.calls, self.looked_up = name, delay, 0, 0
+        self.scores = scores or (lambda q, steps: [0.25 + 0.5 * (i % 2) for i in
+                                                   range(len(steps))])
+
+    def __getattr__(self, attr):
+        if attr != "score_steps":
+            raise AttributeError(attr)
+        self.looked_up += 1
+        return self._score_steps
+
+    async def _score_steps(self, question, steps):
+        from criticlab.models.base import StepScores
+        from criticlab.types import Usage
+
+        self.calls += 1
+        await asyncio.sleep(self.delay)
+        return StepScores(tuple(self.scores(question, steps)),
+                          Usage(prompt_tokens=7 * len(steps), calls=1))
+
+    async def generate(self, messages, config):
+        return await ScriptedModel(["text"]).generate(messages, config)
+
+
+STEPS = ("3 * 4 = 12", "12 + 1 = 14")
+
+
+async def test_step_scores_are_answered_from_the_store(tmp_path):
+    import json
+
+    path = tmp_path / "s.sqlite"
+    with Store(path) as store:
+        engine = Scorer()
+        cm = CachedModel(engine, store)
+        first = await cm.score_steps("q", STEPS)
+        again = await cm.score_steps("q", list(STEPS))
+        other = await cm.score_steps("q", STEPS[:1])
+        (text, request), = store._db.execute(
+            "SELECT response, request FROM responses WHERE model = 'prm:x' LIMIT 1")
+    assert first.scores == again.scores == (0.25, 0.75) and other.scores == (0.25,)
+    assert engine.calls == 2 and cm.stats.calls == 2 and cm.stats.hits == 1
+    assert (first.usage.calls, first.usage.cached, first.usage.prompt_tokens) == (1, 0, 14)
+    assert (again.usage.calls, again.usage.cached, again.usage.prompt_tokens) == (0, 1, 14)
+    assert json.loads(json.loads(text)["text"]) == [0.25, 0.75]  # a generation holding JSON
+    assert json.loads(request)["params"] == {"task": "score_steps"}
+    # another process, another run: the store answers and the engine is not even looked up
+    with Store(path) as store:
+        engine = Scorer()
+        cm = CachedModel(engine, store)
+        assert (await cm.score_steps("q", STEPS)).scores == (0.25, 0.75)
+    assert engine.looked_up == 0 and cm.stats.calls == 0 and cm.stats.hits == 1
+
+
+async def test_step_score_keys_never_equal_a_text_request_key(tmp_path):
+    from criticlab.store import _SCORE_STEPS
+
+    messages = [Message("user", "q"), *(Message("assistant", s) for s in STEPS)]
+    score_key = request_key("prm:x", messages, _SCORE_STEPS, 0)
+    for config in (GenerateConfig(), GenerateConfig(seed=None), GenerateConfig(max_tokens=1),
+                   GenerateConfig(seed=None, temperature=1.0, n=3)):
+        assert all(score_key != request_key("prm:x", messages, config, i) for i in range(3))
+    with Store(tmp_path / "s.sqlite") as store:
+        cm = CachedModel(Scorer(), store)
+        text = await cm.generate(messages, GenerateConfig(seed=None))
+        scores = await cm.score_steps("q", STEPS)
+        text_again = await cm.generate(messages, GenerateConfig(seed=None))
+        assert store.count_responses() == 2
+    assert text[0].text == text_again[0].text == "text" and scores.scores == (0.25, 0.75)
+
+
+async def test_concurrent_identical_step_scores_share_one_call(tmp_path):
+    with Store(tmp_path / "s.sqlite") as store:
+        engine = Scorer(delay=0.05)
+        cm = CachedModel(engine, store)
+        outs = await asyncio.gather(*(cm.score_steps("q", STEPS) for _ in range(5)))
+    assert engine.calls == 1 and {o.scores for o in outs} == {(0.25, 0.75)}
+    assert sorted(o.usage.cached for o in outs) == [0, 1, 1, 1, 1]
+    assert cm.stats.calls == 1 and cm.stats.hits == 4
+
+
+@pytest.mark.parametrize("bad", [lambda q, s: [0.5], lambda q, s: [0.5, float("nan")],
+                                 lambda q, s: [0.5, 0.5, 0.5]])
+async def test_malformed_step_scores_are_never_stored(tmp_path, bad):
+    from criticlab.errors import ModelError
+
+    with Store(tmp_path / "s.sqlite") as store:
+        cm = CachedModel(Scorer(bad), store)
+        with pytest.raises(ModelError, match="scored 2 steps as"):
+            await cm.score_steps("q", STEPS)
+        assert store.count_responses() == 0
+        # the next request asks the engine again
+        good = CachedModel(Scorer(), store)
+        assert (await good.score_steps("q", STEPS)).scores == (0.25, 0.75)
+        assert good.stats.calls == 1
+
+
+async def test_step_scores_without_a_store_or_a_scorer():
+    from criticlab.errors import ConfigError
+
+    engine = Scorer()
+    cm = CachedModel(engine, None)
+    await cm.score_steps("q", STEPS)
+    await cm.score_steps("q", STEPS)
+    assert engine.calls == 2 and cm.stats.calls == 2
+    assert (await cm.score_steps("q", ())).scores == () and engine.calls == 2
+    with pytest.raises(ConfigError, match=r"scripted.* does not score steps"):
+        await CachedModel(ScriptedModel(["x"]), None).score_steps("q", STEPS)

@@ -75,9 +75,10 @@ class LazyModel:
 class Engines:
     """Builds each named model once, wrapped in the store, loaded on first use. ``given``
     maps model specs to model objects used in their place (``label_mc(model=...)``); those
-    belong to the caller and are not closed here."""
+    belong to the caller and are not closed here. With no store (``--no-cache``) every request
+    goes to its engine."""
 
-    def __init__(self, spec: EngineSpec, store: Store,
+    def __init__(self, spec: EngineSpec, store: Store | None,
                  given: Mapping[str, LanguageModel] | None = None) -> None:
         self.spec = spec
         self.store = store

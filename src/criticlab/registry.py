@@ -3,7 +3,8 @@ config files and plugins.
 
 Two tables, filled the same way: :data:`CRITIC_KINDS` (critic names, ``--critic``) and
 :data:`MODEL_KINDS` (model spec kinds, ``--model``). An entry is added by a decorator,
-:func:`register_critic` on a factory ``(arg, model, options) -> Critic`` or
+:func:`register_critic` on a factory ``(arg, model, options) -> Critic`` (``model`` a
+:class:`ModelFactory`) or
 :func:`register_model` on a builder ``(spec, options) -> LanguageModel``; criticlab's own
 entries are registered that way in :mod:`criticlab.critics` and
 :mod:`criticlab.models.spec`. An installed package adds its own through the entry-point
@@ -21,6 +22,7 @@ working.
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -154,7 +156,15 @@ class CriticOptions(NamedTuple):
         return VoteCritic([critic], self.samples) if self.samples > 1 else critic
 
 
-CriticFactory = Callable[[str, Callable[[], "LanguageModel"], CriticOptions], "Critic"]
+class ModelFactory(Protocol):
+    """What a critic factory receives as ``model``: ``model()`` is the ``--model`` engine,
+    ``model(spec)`` the engine of another model spec (such as ``prm:DIR`` for a PRM critic),
+    each built once (per spec) and, in a job, wrapped in the run's store."""
+
+    def __call__(self, spec: str | None = None, /) -> LanguageModel: ...
+
+
+CriticFactory = Callable[[str, ModelFactory, CriticOptions], "Critic"]
 
 
 class CriticKind(NamedTuple):
@@ -179,8 +189,9 @@ def register_critic(name: str, *, usage: str | None = None, arg: Arg = False,
                     ) -> Callable[[F], F]:
     """Register the decorated factory ``(arg, model, options) -> Critic`` as critic ``name``.
     ``arg`` is the text after the first colon (``""`` when there is none); ``model()`` builds
-    the ``--model`` engine (once: callers cache it), so call it only if the critic needs one;
-    ``options`` is a :class:`CriticOptions`. ``needs_model=False`` for a verifier (no
+    the ``--model`` engine and ``model(spec)`` the engine of another spec (once each: callers
+    cache them), so call it only if the critic needs one; ``options`` is a
+    :class:`CriticOptions`. ``needs_model=False`` for a verifier (no
     ``--model`` is checked or named in run directories)."""
 
     def decorate(factory: F) -> F:
@@ -232,13 +243,46 @@ def unknown_critic(spec: str) -> ConfigError:
     return ConfigError(f"unknown critic {spec!r}; use one of: {', '.join(CRITICS)}")
 
 
-def make_critic(spec: str, model: Callable[[], LanguageModel], *, samples: int = 1,
-                template: str | None = None, max_tokens: int = 1024) -> Critic:
-    """Build a critic from its name; ``model`` is called only if the critic needs an LM."""
+def make_critic(spec: str, model: ModelFactory | Callable[[], LanguageModel], *,
+                samples: int = 1, template: str | None = None, max_tokens: int = 1024
+                ) -> Critic:
+    """Build a critic from its name; ``model`` is called only if the critic needs an LM:
+    ``model()`` for the ``--model`` engine, ``model(spec)`` for the engine of another spec
+    (a :class:`ModelFactory`). A ``model`` that takes no argument gets the other specs'
+    engines from :func:`make_model`, built once each and not cached in any store."""
     name, arg, kind = _parse_critic(spec)
     if kind is None or not _fits(kind, arg):
         raise CRITIC_KINDS.failure(name) or unknown_critic(spec)
-    return kind.build(arg, model, CriticOptions(samples, template, max_tokens))
+    return kind.build(arg, _factory(model), CriticOptions(samples, template, max_tokens))
+
+
+class _WithSpecs:
+    """A :class:`ModelFactory` from a callable that builds the ``--model`` engine only."""
+
+    def __init__(self, default: Callable[[], LanguageModel]) -> None:
+        self.default = default
+        self.built: dict[str, LanguageModel] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, spec: str | None = None, /) -> LanguageModel:
+        if spec is None:
+            return self.default()
+        with self._lock:
+            if spec not in self.built:
+                self.built[spec] = make_model(spec)
+            return self.built[spec]
+
+
+def _factory(model: ModelFactory | Callable[[], LanguageModel]) -> ModelFactory:
+    if isinstance(model, _WithSpecs):
+        return model
+    try:
+        inspect.signature(model).bind("spec")
+    except TypeError:  # takes no spec: model() is all it builds
+        return _WithSpecs(model)
+    except ValueError:  # no signature to read: take it at its word
+        pass
+    return model  # type: ignore[return-value]
 
 
 def uses_model(spec: str) -> bool:
@@ -331,7 +375,7 @@ def make_model(spec: str | ModelSpec, *, base_url: str | None = None,
 
 
 class _Unbuilt:
-    """Stands in for a model while names are checked; never asked to generate."""
+    """Stands in for a model while names are checked; never asked to generate or score."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -339,9 +383,19 @@ class _Unbuilt:
     async def generate(self, messages: object, config: object) -> list[object]:
         raise AssertionError("a placeholder model was asked to generate")
 
+    async def score_steps(self, question: object, steps: object) -> object:
+        raise AssertionError("a placeholder model was asked to score steps")
+
 
 def check_names(critic: str, model: str, *, template: str | None = None) -> None:
-    """Check a critic and a model spec (and the template) before any work starts."""
-    make_critic(critic, lambda: _Unbuilt(model), template=template)  # type: ignore[arg-type,return-value]
+    """Check a critic and a model spec (and the template) before any work starts. Nothing is
+    built: a spec the critic names itself (``model(spec)``) is parsed, not loaded."""
+
+    def placeholder(spec: str | None = None, /) -> LanguageModel:
+        if spec is None:
+            return _Unbuilt(model)  # type: ignore[return-value]
+        return _Unbuilt(check_model_spec(spec).name)  # type: ignore[return-value]
+
+    make_critic(critic, placeholder, template=template)
     if uses_model(critic):
         check_model_spec(model)

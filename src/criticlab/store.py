@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import math
 import re
 import sqlite3
 import threading
@@ -22,8 +23,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from criticlab.errors import ConfigError
-from criticlab.models.base import GenerateConfig, Generation, LanguageModel, Message
+from criticlab.errors import ConfigError, ModelError
+from criticlab.models.base import (
+    GenerateConfig,
+    Generation,
+    LanguageModel,
+    Message,
+    StepScores,
+)
 from criticlab.types import Usage
 
 log = logging.getLogger(__name__)
@@ -189,12 +196,33 @@ class CacheStats:
     """Samples answered from the store."""
 
 
+@dataclass(frozen=True)
+class _StepScoring(GenerateConfig):
+    """The parameters of a step-scoring request in :func:`request_key`: a marker in place of
+    sampling parameters, so its key never equals a text request's (whose parameters always
+    name a temperature)."""
+
+    seed: int | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {"task": "score_steps"}
+
+
+_SCORE_STEPS = _StepScoring()
+
+
 class CachedModel:
     """A :class:`LanguageModel` that answers repeated requests from a :class:`Store`.
 
     Missing samples of an n-sample request are asked of the engine in contiguous runs; the
     run starting at sample ``a`` is sent with ``seed + a`` so that samples stay reproducible
     on engines that honour seeds. Concurrent identical requests share one engine call.
+
+    Around a step scorer (a PRM, :mod:`criticlab.models.prm`) :meth:`score_steps` is cached
+    the same way: the request is the messages ``[user: question, assistant: step 1, ...]``
+    with a ``score_steps`` marker for parameters, the response a :class:`Generation` whose
+    text is the JSON list of the scores (so the ``responses`` table and every store that
+    keeps generations keep scores unchanged).
     """
 
     def __init__(self, model: LanguageModel, store: Store | None) -> None:
@@ -270,6 +298,79 @@ class CachedModel:
             out[i] = _as_cached(await asyncio.shield(fut))
             self.stats.hits += 1
         return [g for g in out if g is not None]
+
+    async def score_steps(self, question: str, steps: Sequence[str]) -> StepScores:
+        """The wrapped engine's step scores (``score_steps``), from the store when it holds
+        them (``usage.cached``), else from one engine call, stored when well formed (one
+        finite number per step). Concurrent identical requests share one call. The engine
+        is looked up only when the store cannot answer (a lazily built one stays unbuilt)."""
+        steps = tuple(steps)
+        if not steps:
+            return StepScores(())
+        if self.store is None:
+            self.stats.calls += 1
+            return _checked(await self._scorer()(question, steps), len(steps), self.name)
+        messages = [Message("user", question), *(Message("assistant", s) for s in steps)]
+        key = request_key(self.name, messages, _SCORE_STEPS, 0)
+        if key in self._inflight:
+            gen = await asyncio.shield(self._inflight[key])
+            self.stats.hits += 1
+            return _scores_of(_as_cached(gen), len(steps), self.name)
+        hit = self.store.get_response(key)
+        if hit is not None:
+            try:
+                scores = _scores_of(_as_cached(hit), len(steps), self.name)
+            except ValueError as e:  # not written by this method: compute it again
+                log.warning("%s; computing the scores again", e)
+            else:
+                self.stats.hits += 1
+                return scores
+        fut: asyncio.Future[Generation] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = fut
+        try:
+            self.stats.calls += 1
+            scored = _checked(await self._scorer()(question, steps), len(steps), self.name)
+            gen = Generation(json.dumps(list(scored.scores)), usage=scored.usage)
+            request = {"messages": [m.to_dict() for m in messages],
+                       "params": _SCORE_STEPS.params(), "seed": _SCORE_STEPS.seed, "index": 0}
+            self.store.put_response(key, self.name, request, gen)
+            fut.set_result(gen)
+            return scored
+        except BaseException as e:
+            fut.set_exception(e)
+            fut.exception()  # mark retrieved: the caller below sees it instead
+            raise
+        finally:
+            self._inflight.pop(key, None)
+
+    def _scorer(self) -> Any:
+        try:
+            return self.model.score_steps  # type: ignore[attr-defined]
+        except AttributeError:
+            raise ConfigError(f"{self.name} does not score steps (a process reward model "
+                              "does: prm:DIR)") from None
+
+
+def _checked(scored: StepScores, n: int, name: str) -> StepScores:
+    """``scored`` when it holds one finite score per step; else a ``ModelError``."""
+    if len(scored.scores) != n or not all(math.isfinite(s) for s in scored.scores):
+        raise ModelError(f"{name} scored {n} steps as {list(scored.scores)!r}")
+    return scored
+
+
+def _scores_of(gen: Generation, n: int, name: str) -> StepScores:
+    """The step scores a stored generation holds; ``ValueError`` when it holds no ``n``
+    finite numbers."""
+    try:
+        scores = json.loads(gen.text)
+        ok = (isinstance(scores, list) and len(scores) == n
+              and all(isinstance(s, (int, float)) and not isinstance(s, bool)
+                      and math.isfinite(s) for s in scores))
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{name}: the stored step scores {gen.text[:80]!r} are not {n} numbers")
+    return StepScores(tuple(float(s) for s in scores), gen.usage)
 
 
 def _as_cached(gen: Generation) -> Generation:

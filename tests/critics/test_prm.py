@@ -1,23 +1,28 @@
-"""PRM critic: tiny models built here (random weights, a BPE tokenizer trained on a few
-strings), saved to a temporary folder and loaded through the hf backend like a real PRM."""
+"""PRM critic and the PRM engine (``prm:DIR``): tiny models built here (random weights, a BPE
+tokenizer trained on a few strings), saved to a temporary folder and loaded through the hf
+backend like a real PRM."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
 from criticlab.critics.prm import (
     PRMCritic,
-    _positions,
     choose_threshold,
     critique_from_scores,
-    detect_task,
     with_threshold,
 )
 from criticlab.errors import ConfigError
 from criticlab.metrics import processbench
-from criticlab.types import Critique, Example, Gold, Problem, Result, Solution
+from criticlab.models.base import StepScores
+from criticlab.models.prm import PRMModel, _positions, detect_task
+from criticlab.types import Critique, Example, Gold, Problem, Result, Solution, Usage
 
 QUESTION = "Tom has 3 apples and buys 4 more. How many apples?"
 STEPS = ("Tom starts with 3 apples.", "He buys 4 more: 3 + 4 = 8.", "The answer is 8.")
@@ -157,8 +162,8 @@ def causal_dir(tokenizer, tmp_path_factory):  # type: ignore[no-untyped-def]
     return folder
 
 
-def _separator_tokens(critic: PRMCritic, text: str) -> list[int]:
-    """Independently of the critic: the token holding the last character of each separator."""
+def _separator_tokens(critic: PRMModel, text: str) -> list[int]:
+    """Independently of the engine: the token holding the last character of each separator."""
     enc = critic.tokenizer(text, return_offsets_mapping=True)
     _, ends = critic.render(QUESTION, STEPS)
     out = []
@@ -168,7 +173,7 @@ def _separator_tokens(critic: PRMCritic, text: str) -> list[int]:
     return out
 
 
-def _reference_logits(critic: PRMCritic, text: str):  # type: ignore[no-untyped-def]
+def _reference_logits(critic: PRMModel, text: str):  # type: ignore[no-untyped-def]
     import torch
 
     ids = critic.tokenizer(text, return_tensors="pt")["input_ids"]
@@ -179,27 +184,29 @@ def _reference_logits(critic: PRMCritic, text: str):  # type: ignore[no-untyped-
 async def test_token_classification_prm(token_cls_dir):
     import torch
 
-    critic = PRMCritic(token_cls_dir, threshold=0.5)
-    assert critic.kind == "token-classification" and critic.name == f"prm:{token_cls_dir}"
-    scores, n_tokens = critic.score_steps(QUESTION, STEPS)
+    engine = PRMModel(token_cls_dir)
+    assert engine.kind == "token-classification" and engine.name == f"prm:{token_cls_dir}"
+    scores, n_tokens = engine.score(QUESTION, STEPS)
     assert len(scores) == len(STEPS) and all(0.0 <= s <= 1.0 for s in scores)
 
-    text, _ = critic.render(QUESTION, STEPS)
+    text, _ = engine.render(QUESTION, STEPS)
     assert text == QUESTION + "\n\n" + "\n\n".join(STEPS) + "\n\n"
-    ids, logits = _reference_logits(critic, text)
+    ids, logits = _reference_logits(engine, text)
     assert n_tokens == len(ids)
-    positions = _separator_tokens(critic, text)
-    assert all("\n" in critic.tokenizer.decode([int(ids[p])]) for p in positions)
+    positions = _separator_tokens(engine, text)
+    assert all("\n" in engine.tokenizer.decode([int(ids[p])]) for p in positions)
     want = torch.softmax(logits[positions], dim=-1)[:, 1]
     assert scores == pytest.approx(want.tolist(), abs=1e-6)
+    scored = await engine.score_steps(QUESTION, STEPS)
+    assert scored == StepScores(tuple(scores), Usage(prompt_tokens=n_tokens, calls=1))
 
     mid = sorted(scores)[1]  # a threshold with steps on both sides
-    critic.threshold = mid
+    critic = PRMCritic(engine, threshold=mid)
     c = await critic.critique(Problem("p", QUESTION), Solution(STEPS))
     assert [s.score for s in c.steps] == pytest.approx(scores)
     assert c.first_error == next(i for i, s in enumerate(scores) if s < mid)
     assert c.verdict == "incorrect" and c.score == pytest.approx(min(scores))
-    assert c.usage.prompt_tokens == n_tokens and c.usage.calls == 1 and c.critic == critic.name
+    assert c.usage.prompt_tokens == n_tokens and c.usage.calls == 1 and c.critic == engine.name
 
     none = await critic.critique(Problem("p", QUESTION), Solution(()))
     assert none.verdict is None and not none.steps
@@ -208,10 +215,12 @@ async def test_token_classification_prm(token_cls_dir):
 def test_causal_lm_prm_math_shepherd_style(causal_dir, tokenizer):
     import torch
 
-    critic = PRMCritic(causal_dir, step_tag=" ки", good_token="+", bad_token="-",
-                       prefix="{question} ", step_format="Step {n}: {step}", joiner="\n")
+    critic = PRMModel(causal_dir, step_tag=" ки", good_token="+", bad_token="-",
+                      prefix="{question} ", step_format="Step {n}: {step}", joiner="\n")
     assert critic.kind == "causal-lm"
-    scores, _ = critic.score_steps(QUESTION, STEPS)
+    # another input format is another cache key
+    assert critic.name.startswith(f"prm:{causal_dir}#") and critic.name != f"prm:{causal_dir}"
+    scores, _ = critic.score(QUESTION, STEPS)
     text, _ = critic.render(QUESTION, STEPS)
     assert text.endswith("Step 2: He buys 4 more: 3 + 4 = 8. ки\nStep 3: The answer is 8. ки")
     # Math-Shepherd's reference: logits at every "ки" token, softmax over (good, bad), [0]
@@ -236,15 +245,15 @@ def test_token_classification_prm_as_a_lora_adapter(token_cls_dir, tmp_path):
                 p.fill_(0.1)
     peft_model.save_pretrained(tmp_path)
     assert detect_task(tmp_path) == "token-classification"
-    critic = PRMCritic(tmp_path)
-    scores, _ = critic.score_steps(QUESTION, STEPS)
+    critic = PRMModel(tmp_path)
+    scores, _ = critic.score(QUESTION, STEPS)
     text, _ = critic.render(QUESTION, STEPS)
     ids = critic.tokenizer(text, return_tensors="pt")["input_ids"]
     with torch.no_grad():
         logits = peft_model.eval()(input_ids=ids).logits[0]
     want = torch.softmax(logits[_separator_tokens(critic, text)], dim=-1)[:, 1]
     assert scores == pytest.approx(want.tolist(), abs=1e-6)
-    plain, _ = PRMCritic(token_cls_dir).score_steps(QUESTION, STEPS)
+    plain, _ = PRMModel(token_cls_dir).score(QUESTION, STEPS)
     assert max(abs(a - b) for a, b in zip(scores, plain, strict=True)) > 1e-4
 
 
@@ -253,22 +262,166 @@ def test_detect_task_and_config_errors(token_cls_dir, causal_dir, tokenizer, tmp
     assert detect_task(causal_dir) == "causal-lm"
     assert detect_task("embedded") == "causal-lm"
     with pytest.raises(ConfigError, match="unknown PRM kind"):
-        PRMCritic(causal_dir, kind="regression")
+        PRMModel(causal_dir, kind="regression")
     with pytest.raises(ConfigError, match="not one"):
-        PRMCritic(causal_dir, good_token="apples and")
+        PRMModel(causal_dir, good_token="apples and")
     from transformers import LlamaForTokenClassification
 
     bad = tmp_path / "three-labels"
     LlamaForTokenClassification(_llama_config(tokenizer, num_labels=3)).save_pretrained(bad)
     tokenizer.save_pretrained(bad)
     with pytest.raises(ConfigError, match="1 or 2 labels"):
-        PRMCritic(bad)
+        PRMModel(bad)
+    # a PRM writes no text, and a text model scores no steps
+    with pytest.raises(ConfigError, match=r"scores steps .* and does not write text"):
+        asyncio.run(PRMModel(causal_dir).generate([], None))  # type: ignore[arg-type]
+    from criticlab.models.scripted import ScriptedModel
+
+    with pytest.raises(ConfigError, match="does not score steps"):
+        PRMCritic(ScriptedModel(["x"]))
 
 
-def test_critique_uses_the_critics_threshold(token_cls_dir, monkeypatch):
-    import asyncio
+class FixedScorer:
+    """A step scorer with fixed scores, recording its requests."""
 
-    critic = PRMCritic(Path(token_cls_dir), threshold=0.8)
-    monkeypatch.setattr(critic, "score_steps", lambda q, s: ([0.9, 0.79, 0.1], 12))
+    def __init__(self, scores: list[float], name: str = "fixed") -> None:
+        self.scores, self.name, self.requests = scores, name, []  # type: ignore[var-annotated]
+
+    async def score_steps(self, question, steps):  # type: ignore[no-untyped-def]
+        self.requests.append((question, tuple(steps)))
+        return StepScores(tuple(self.scores), Usage(prompt_tokens=12, calls=1))
+
+
+def test_critique_uses_the_critics_threshold():
+    critic = PRMCritic(FixedScorer([0.9, 0.79, 0.1]), threshold=0.8)
     c: Critique = asyncio.run(critic.critique(Problem("p", "q"), Solution(("a", "b", "c"))))
     assert c.first_error == 1 and c.score == 0.1 and c.usage.prompt_tokens == 12
+    assert c.critic == "fixed" and critic.scorer.requests == [("q", ("a", "b", "c"))]
+    with pytest.raises(Exception, match="gave 2 scores for 3 steps"):
+        asyncio.run(PRMCritic(FixedScorer([0.5, 0.5])).critique(
+            Problem("p", "q"), Solution(("a", "b", "c"))))
+
+
+def test_math_shepherd_format_stays_reachable(causal_dir):
+    """Math-Shepherd's token ids (648, 387) are beyond the tiny vocabulary: its format, name
+    and label ids are checked, and the critic over it."""
+    from criticlab.store import CachedModel
+
+    engine = PRMModel.math_shepherd(causal_dir)
+    assert engine.name == f"math-shepherd:{causal_dir}" and engine.label_ids == (648, 387)
+    text, _ = engine.render(QUESTION, STEPS[:2])
+    assert text == f"{QUESTION} Step 1: {STEPS[0]} ки\nStep 2: {STEPS[1]} ки"
+    critic = PRMCritic.math_shepherd(causal_dir, threshold=0.3)
+    assert isinstance(critic.scorer, CachedModel) and critic.threshold == 0.3
+    assert critic.name == engine.name
+
+
+# --- through the model layer: the store, the registry, the trainer ---------------------------
+
+
+def _bench(folder: Path) -> Path:
+    """Four items, two of which read the same steps (one engine call for both)."""
+    records = [{"id": f"r{i}", "problem": QUESTION, "steps": list(STEPS[: i % 3 + 1]),
+                "label": -1 if i % 2 else 0} for i in range(4)]
+    path = folder / "bench.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def _verdicts(results):  # type: ignore[no-untyped-def]
+    """What a critique says, without its usage (a call or a stored answer)."""
+    return [(r.example.problem.id, r.critique.steps, r.critique.first_error,
+             r.critique.score, r.critique.critic) for r in results]
+
+
+def test_an_eval_rerun_reads_the_prm_scores_from_the_store(token_cls_dir, tmp_path):
+    from criticlab.evaluate import EvalConfig, evaluate
+
+    bench = _bench(tmp_path)
+    config = EvalConfig(benchmark=str(bench), out=tmp_path / "run",
+                        critic=f"prm:{token_cls_dir}")
+    first = evaluate(config)
+    assert first.metrics["this_run"]["engine_calls"] == 3  # r0 and r3 read the same steps
+    assert all(r.critique.critic == f"prm:{token_cls_dir}" for r in first.results)
+    with sqlite3.connect(tmp_path / "run" / "store.sqlite") as db:
+        db.execute("DELETE FROM results")  # the items are not resumed: only scores are stored
+        models = {m for (m,) in db.execute("SELECT model FROM responses")}
+    assert models == {f"prm:{token_cls_dir}"}
+    started = time.perf_counter()
+    again = evaluate(config)
+    seconds = time.perf_counter() - started
+    this_run = again.metrics["this_run"]
+    assert this_run["engine_calls"] == 0 and this_run["store_hits"] == 4, this_run
+    assert this_run.get("resumed_items", 0) == 0
+    assert _verdicts(again.results) == _verdicts(first.results)
+    assert all(r.critique.usage.calls == 0 and r.critique.usage.cached == 1
+               for r in again.results)
+    assert again.metrics["processbench"] == first.metrics["processbench"]
+    assert seconds < 30
+    # a run directory sharing nothing computes them again
+    elsewhere = evaluate(EvalConfig(benchmark=str(bench), out=tmp_path / "other",
+                                    critic=f"prm:{token_cls_dir}"))
+    assert elsewhere.metrics["this_run"]["engine_calls"] == 3
+    assert _verdicts(elsewhere.results) == _verdicts(first.results)
+
+
+def test_a_critique_rerun_reads_the_prm_scores_from_the_store(token_cls_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from criticlab.cli import app
+
+    args = ["critique", str(_bench(tmp_path)), "--critic", f"prm:{token_cls_dir}",
+            "--store", str(tmp_path / "s.sqlite"), "--json"]
+    first, again = (CliRunner().invoke(app, args) for _ in range(2))
+    assert first.exit_code == again.exit_code == 0, (first.output, again.output)
+    assert "model calls: 3 (1 answered from the store)" in first.stderr
+    assert "model calls: 0 (4 answered from the store)" in again.stderr
+    before, after = ([json.loads(line) for line in r.stdout.splitlines()]
+                     for r in (first, again))
+    assert len(before) == len(after) == 4
+    for b, a in zip(before, after, strict=True):
+        used, reused = b["critique"].pop("usage"), a["critique"].pop("usage")
+        assert reused == {**used, "calls": 0, "cached": 1} and used["prompt_tokens"] > 0
+        assert a == b  # the same critiques, but for where the scores came from
+
+
+def test_the_trainer_and_the_engine_score_alike(causal_dir, monkeypatch):
+    """train.prm.step_scores encodes as in training and scores through the engine's own
+    computation: on the same checkpoint and input, the very same numbers."""
+    from criticlab.models import prm as engine_module
+    from criticlab.train.prm import encode_steps, step_scores
+
+    engine = PRMModel(causal_dir, kind="causal-lm", prefix="{question}\n", step_tag="\n")
+    ids, positions = engine.encode(QUESTION, STEPS)
+    trained_ids, marks = encode_steps(engine.tokenizer, QUESTION, STEPS, "\n")
+    assert ids == trained_ids and positions == [i for i, m in enumerate(marks) if m != -100]
+
+    calls = []
+    shared = engine_module.score_positions
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(kwargs.get("label_ids"))
+        return shared(*args, **kwargs)
+
+    monkeypatch.setattr(engine_module, "score_positions", spy)
+    trainer = step_scores(engine.model, engine.tokenizer, QUESTION, STEPS, separator="\n")
+    scored = asyncio.run(engine.score_steps(QUESTION, STEPS))
+    assert list(scored.scores) == trainer and len(trainer) == 3
+    assert calls == [engine.label_ids] * 2  # both went through the one function
+
+
+def test_the_prm_model_spec_and_critic_name(token_cls_dir, tmp_path):
+    from criticlab.models.spec import MODEL_KINDS, ModelSpec
+    from criticlab.registry import check_names, make_critic, make_model
+
+    spec = f"prm:{token_cls_dir}"
+    assert ModelSpec.parse(spec).name == spec == make_model(spec).name
+    assert "prm:PATH|HUB_ID" in [k.usage for k in MODEL_KINDS.values()]
+    # a model callable that knows no specs still gets the PRM (built by make_model)
+    critic = make_critic(spec, lambda: None)  # type: ignore[arg-type,return-value]
+    assert isinstance(critic, PRMCritic) and critic.name == spec
+    assert isinstance(critic.scorer, PRMModel)
+    # names are checked without loading anything: a folder that holds no model passes
+    check_names(f"prm:{tmp_path / 'nothing-here'}", "embedded")
+    with pytest.raises(ConfigError):
+        check_names("prm:", "embedded")

@@ -11,12 +11,12 @@ from criticlab.critics.deliberate import DeliberateCritic
 from criticlab.critics.ensemble import SamplingCritic
 from criticlab.critics.premise import PremiseCritic
 from criticlab.critics.principles import PrinciplesCritic
-from criticlab.critics.prm import PRMCritic
 from criticlab.critics.prompted import PromptedCritic
 from criticlab.critics.rubric import RubricCritic
 from criticlab.critics.selfeval import SelfEvalCritic
 from criticlab.critics.template import fill
 from criticlab.models.base import LanguageModel, Message
+from criticlab.models.prm import PRMModel
 from criticlab.models.scripted import ScriptedModel
 from criticlab.types import Critique, Problem, Solution
 
@@ -112,9 +112,9 @@ async def test_images_reach_the_model(name):
         assert name == "selfeval"  # P(True) reads one greedy reply's logprobs
 
 
-def _prm(**formats: str) -> PRMCritic:
-    """A PRMCritic without a model: ``render`` needs only its formats."""
-    critic = PRMCritic.__new__(PRMCritic)
+def _prm(**formats: str) -> PRMModel:
+    """A PRM engine without weights: ``render`` needs only its formats."""
+    critic = PRMModel.__new__(PRMModel)
     critic.prefix = formats.get("prefix", "{question}\n\n")
     critic.step_format = formats.get("step_format", "{step}")
     critic.joiner = formats.get("joiner", "")

@@ -106,6 +106,16 @@ def test_prm_steps_save_reload_and_score(base_model, rows_file, tmp_path):
     assert result.losses[-1] < result.losses[0]
     scores = step_scores(model, tok, "What is 2 + 2?", ["2 + 2 = 4", "So 4."])
     assert len(scores) == 2 and all(0 < s < 1 for s in scores)
+    # prm:DIR reads the checkpoint in the format it was trained on (criticlab_train.json):
+    # the same scores as the trainer's own scoring, not those of the generic PRM format
+    import asyncio
+
+    from criticlab.registry import make_model
+
+    engine = make_model(f"prm:{out}")
+    assert engine.name == f"prm:{out}" and engine.step_tag == "\n" and engine.prefix == "{question}\n"
+    got = asyncio.run(engine.score_steps("What is 2 + 2?", ["2 + 2 = 4", "So 4."])).scores
+    assert [round(s, 4) for s in got] == [round(s, 4) for s in scores]
 
 
 def test_training_on_from_a_trained_adapter_saves_merged_weights(base_model, rows_file,

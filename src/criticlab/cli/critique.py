@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import sys
 from collections.abc import Sequence
@@ -35,10 +34,9 @@ from criticlab.cli.common import (
 from criticlab.cli.tables import render_critique, summary
 from criticlab.critics.base import Critic
 from criticlab.data.jsonl import read_examples
+from criticlab.engines import Engines, EngineSpec
 from criticlab.errors import ConfigError, InputError, ModelError
-from criticlab.models.base import LanguageModel
-from criticlab.registry import make_critic, make_model
-from criticlab.store import CachedModel, Store
+from criticlab.store import Store
 from criticlab.types import Example, Result
 
 
@@ -67,31 +65,22 @@ def critique(
     if max_tokens < 1:
         raise ConfigError("--max-tokens must be at least 1")
     db = None if no_cache else Store(store or default_store_path())
-    cached: list[CachedModel] = []
-
-    @functools.cache
-    def lm() -> LanguageModel:
-        m = CachedModel(
-            make_model(model, base_url=base_url, threads=threads, timeout=timeout,
-                       concurrency=concurrency),
-            db,
-        )
-        cached.append(m)
-        return m
-
-    built = make_critic(critic, lm, samples=samples, template=template, max_tokens=max_tokens)
+    engines = Engines(EngineSpec(model=model, base_url=base_url, threads=threads,
+                                 timeout=timeout, concurrency=concurrency,
+                                 max_tokens=max_tokens), db)
+    built = engines.critic(critic, samples=samples, template=template)
     items = list(read_examples(file, need_solution=True))
     examples = [x for x in items if isinstance(x, Example)]
     bad = [x for x in items if isinstance(x, InputError)]
     for e in bad:
         error_line(e)
     try:
-        results = asyncio.run(_critique_all(built, examples, concurrency, json_out, cached))
+        results = asyncio.run(_critique_all(built, examples, concurrency, json_out, engines))
     finally:
         if db is not None:
             db.close()
     failed = [r for r in results if r.error is not None]
-    err.print(summary(results, cached), soft_wrap=True)
+    err.print(summary(results, list(engines.built.values())), soft_wrap=True)
     if bad:
         raise typer.Exit(EXIT_INPUT)
     if failed:
@@ -100,7 +89,7 @@ def critique(
 
 async def _critique_all(
     critic: Critic, examples: Sequence[Example], concurrency: int, json_out: bool,
-    models: Sequence[CachedModel],
+    engines: Engines,
 ) -> list[Result]:
     sem = asyncio.Semaphore(concurrency)
 
@@ -130,8 +119,7 @@ async def _critique_all(
         finally:
             for t in tasks:
                 t.cancel()
-            for m in models:
-                await m.aclose()
+            await engines.aclose()
     return results
 
 

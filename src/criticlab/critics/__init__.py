@@ -18,6 +18,7 @@ from criticlab.registry import (
     CRITIC_KINDS,
     CriticFactory,
     CriticOptions,
+    ModelFactory,
     make_critic,
     register_critic,
     unknown_critic,
@@ -101,13 +102,14 @@ def _constraints(arg: str, model: Model, o: CriticOptions) -> Critic:
     return ConstraintCritic(model())
 
 
-# A PRM loads its own checkpoint (the argument), yet --model has always been part of its run
-# names: needs_model stays True so that existing run directories keep their names.
+# A PRM's scores come from the model spec prm:MODEL (built once and cached in the run's store,
+# like --model), yet --model has always been part of its run names: needs_model stays True so
+# that existing run directories keep their names.
 @register_critic("prm", usage="prm:MODEL", arg=True)
-def _prm(arg: str, model: Model, o: CriticOptions) -> Critic:
+def _prm(arg: str, model: ModelFactory, o: CriticOptions) -> Critic:
     from criticlab.critics.prm import PRMCritic
 
-    return PRMCritic(arg)
+    return PRMCritic(model(f"prm:{arg}"))
 
 
 @register_critic("hybrid", usage="hybrid[:STYLE]", arg="optional")

@@ -1,4 +1,5 @@
-"""The one protocol every engine implements, and the request/response types around it."""
+"""The one protocol every engine implements, and the request/response types around it; and
+the protocol of engines that score solution steps (process reward models)."""
 
 from __future__ import annotations
 
@@ -150,6 +151,36 @@ class LanguageModel(Protocol):
     async def generate(
         self, messages: Sequence[Message], config: GenerateConfig
     ) -> list[Generation]: ...
+
+
+@dataclass(frozen=True)
+class StepScores:
+    """One score per step of a solution (criticlab's PRMs: in [0, 1], higher = more likely
+    right), and what computing them cost (``usage.cached`` when the store answered)."""
+
+    scores: tuple[float, ...]
+    usage: Usage = field(default_factory=Usage)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scores", tuple(float(s) for s in self.scores))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"scores": list(self.scores), "usage": self.usage.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> StepScores:
+        return cls(tuple(float(s) for s in d["scores"]), Usage.from_dict(d.get("usage") or {}))
+
+
+@runtime_checkable
+class StepScorer(Protocol):
+    """An engine that scores the steps of a solution to ``question`` (a process reward model,
+    :mod:`criticlab.models.prm`), or the store's :class:`~criticlab.store.CachedModel` around
+    one. ``name`` identifies the weights and the input format (part of every cache key)."""
+
+    name: str
+
+    async def score_steps(self, question: str, steps: Sequence[str]) -> StepScores: ...
 
 
 def messages_to_dicts(messages: Sequence[Message]) -> list[dict[str, Any]]:

@@ -1,5 +1,6 @@
 """Model spec strings (``embedded``, ``llamacpp:PATH.gguf``, ``openai:MODEL``, ``hf:SPEC``,
-``vllm:MODEL``, and the kinds plugins add), parsed in one place; and criticlab's own engines.
+``prm:SPEC``, ``vllm:MODEL``, and the kinds plugins add), parsed in one place; and criticlab's
+own engines.
 
 :data:`MODEL_KINDS` (:mod:`criticlab.registry`) is the one table of spec kinds: the parser,
 the error messages, the CLI's help and ``criticlab models`` all read it. The built-in kinds
@@ -102,6 +103,16 @@ def _hf(spec: ModelSpec, o: ModelOptions) -> LanguageModel:
     from criticlab.models.hf import HFModel
 
     return HFModel(spec.arg)
+
+
+@register_model("prm", usage="prm:PATH|HUB_ID", arg=True,
+                what="a process reward model through transformers, in-process: scores steps "
+                     "(the prm:MODEL critic) and writes no text (pip install 'criticlab[hf]')")
+def _prm(spec: ModelSpec, o: ModelOptions) -> LanguageModel:
+    from criticlab.models.prm import PRMModel, trained_format
+
+    # a checkpoint of `criticlab train prm` is read in the format it was trained on
+    return PRMModel(spec.arg, name=str(spec), **trained_format(spec.arg))
 
 
 @register_model("vllm", usage="vllm:MODEL", arg=True, gpu=True,

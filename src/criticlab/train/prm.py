@@ -8,8 +8,9 @@ question, a newline, then each step followed by ``step_separator``; at the last 
 separator the model's logits for two label tokens (``good_token``, ``bad_token``) are a two-way
 classifier, trained by cross-entropy at those positions only (:func:`step_loss`); every other
 position is ignored. The model stays a causal LM, so ``load_causal_lm(out)`` reloads it and
-:func:`step_scores` reads P(good) per step from it. The optimizer loop is transformers'
-``Trainer``; only the loss and the batching are ours.
+:func:`step_scores` reads P(good) per step from it (through
+:func:`criticlab.models.prm.score_positions`, as the ``prm:DIR`` engine does). The optimizer
+loop is transformers' ``Trainer``; only the loss and the batching are ours.
 """
 
 from __future__ import annotations
@@ -163,13 +164,13 @@ def step_scores(model: Any, tokenizer: Any, prompt: str, steps: Sequence[str], *
                 separator: str = "\n", good_token: str = "+", bad_token: str = "-"
                 ) -> list[float]:
     """P(good) of each step from a model trained by :func:`train_prm` with the same
-    separator and label tokens (its ``criticlab_train.json`` records them)."""
-    import torch
+    separator and label tokens (its ``criticlab_train.json`` records them): the input is
+    encoded as in training (:func:`encode_steps`) and scored by
+    :func:`criticlab.models.prm.score_positions`, the computation the ``prm:DIR`` engine
+    uses."""
+    from criticlab.models.prm import score_positions
 
     good_id, bad_id = label_ids(tokenizer, good_token, bad_token)
     ids, marks = encode_steps(tokenizer, prompt, steps, separator)
-    with torch.no_grad():
-        logits = model(input_ids=torch.tensor([ids])).logits[0]
     where = [i for i, m in enumerate(marks) if m != IGNORE]
-    pair = logits[where][:, [bad_id, good_id]].float().softmax(-1)
-    return [float(p) for p in pair[:, 1]]
+    return score_positions(model, ids, where, label_ids=(good_id, bad_id))
