@@ -227,3 +227,19 @@ def test_an_interrupted_job_still_writes_what_it_finished(tmp_path):
     assert "a2" not in {json.loads(r)["problem"]["id"] for r in rows}  # the item that failed
     again = run_refine(config)
     assert again["complete"] and again["this_run"]["resumed_items"] == n and again["n"] == 4
+
+
+def test_a_run_made_before_structured_existed_still_resumes(tmp_path):
+    """config.json files written before --structured have no such field: the run resumes
+    free text under the same key, and refuses --structured in one line."""
+    config = EvalConfig("processbench:gsm8k", tmp_path / "run")
+    key = open_run(config)
+    path = tmp_path / "run" / "config.json"
+    old = json.loads(path.read_text())
+    del old["structured"]
+    path.write_text(json.dumps(old))
+    assert open_run(config) == key
+    path.write_text(json.dumps(old))
+    with pytest.raises(ConfigError, match="structured=None, not True"):
+        open_run(replace(config, structured=True))
+    assert open_run(replace(config, out=tmp_path / "other", structured=True)) != key

@@ -30,6 +30,8 @@ class EngineSpec:
     timeout: float = 120.0
     concurrency: int = 4
     max_tokens: int = 1024
+    structured: bool = False
+    """LM critics reply in their JSON schema, decoding constrained by the engine."""
 
 
 class LazyModel:
@@ -103,7 +105,7 @@ class Engines:
         from criticlab.registry import make_critic
 
         return make_critic(spec, self.model, samples=samples, template=template,
-                           max_tokens=self.spec.max_tokens)
+                           max_tokens=self.spec.max_tokens, structured=self.spec.structured)
 
     async def aclose(self) -> None:
         for name, m in self.built.items():

@@ -32,7 +32,7 @@ class EvalConfig:
     # run and its resumption (see criticlab.jobs.open_run)
     IDENTITY: ClassVar[tuple[str, ...]] = (
         "benchmark", "critic", "model", "base_url", "samples", "max_tokens", "template",
-        "template_sha256")
+        "template_sha256", "structured")
 
     benchmark: str
     out: Path
@@ -46,6 +46,8 @@ class EvalConfig:
     template: str | None = None
     threads: int | None = None
     timeout: float = 120.0
+    structured: bool = False
+    """LM critics reply in their JSON schema (decoding constrained by the engine)."""
 
     def __post_init__(self) -> None:
         for name in ("samples", "concurrency", "max_tokens"):
@@ -116,7 +118,7 @@ class EvalJob(Job):
         self.engines = EngineSpec(model=config.model, base_url=config.base_url,
                                   threads=config.threads, timeout=config.timeout,
                                   concurrency=config.concurrency,
-                                  max_tokens=config.max_tokens)
+                                  max_tokens=config.max_tokens, structured=config.structured)
         self.examples = None if examples is None else list(examples)
         self.critic = critic
         self.results: list[Result] = []
@@ -132,7 +134,8 @@ class EvalJob(Job):
         if self.critic is None:
             from criticlab.registry import check_names
 
-            check_names(self.config.critic, self.config.model, template=self.config.template)
+            c = self.config
+            check_names(c.critic, c.model, template=c.template, structured=c.structured)
 
     def local_only(self) -> str | None:
         return "a critic object was given in place of a name" if self.critic else None

@@ -192,6 +192,12 @@ def _lookup(d: Mapping[str, Any], dotted: str) -> Any:
     return value
 
 
+def _off(old: Any, new: Any) -> bool:
+    """An identity switch a run directory's config.json does not have (it was written before
+    the switch existed) is off."""
+    return old is None and new is False
+
+
 def open_run(config: JobConfig, extra: Mapping[str, Any] | None = None) -> str:
     """Check that ``config.out`` may hold this run, record its ``config.json``, and return
     the store's key for its finished items. A directory holding another kind of run, or one
@@ -213,7 +219,7 @@ def open_run(config: JobConfig, extra: Mapping[str, Any] | None = None) -> str:
             raise ConfigError(f"{config.out} holds a {old['kind']} run, not {config.KIND}: "
                               "choose another --out to start a new run")
         for k in config.IDENTITY:
-            if _lookup(old, k) != _lookup(new, k):
+            if _lookup(old, k) != _lookup(new, k) and not _off(_lookup(old, k), _lookup(new, k)):
                 raise ConfigError(
                     f"{config.out} holds a run with {k}={_lookup(old, k)!r}, not "
                     f"{_lookup(new, k)!r}: choose another --out to start a new run")
@@ -227,7 +233,9 @@ def run_key(config: JobConfig, extra: Mapping[str, Any] | None = None) -> str:
     identity and variant fields and ``extra``."""
     new = config_dict(config)
     fields = (*config.IDENTITY, *config.VARIANTS)
-    ident = {k: _lookup(new, k) for k in fields} | dict(extra or {})
+    # a switch that is off (False) is left out, so that adding one to a job (structured)
+    # keeps the keys of the runs made before it
+    ident = {k: v for k in fields if (v := _lookup(new, k)) is not False} | dict(extra or {})
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode())
     return f"{config.KIND}@{digest.hexdigest()[:16]}"
 

@@ -136,12 +136,14 @@ def _usage(name: str, arg: Arg) -> str:
 
 # -- critics ----------------------------------------------------------------------------------
 class CriticOptions(NamedTuple):
-    """What ``--samples``, ``--template`` and ``--max-tokens`` say, for a critic factory to
-    use as it sees fit (a verifier ignores them)."""
+    """What ``--samples``, ``--template``, ``--max-tokens`` and ``--structured`` say, for a
+    critic factory to use as it sees fit (a verifier ignores them; an LM critic passes
+    ``structured`` on: its replies then follow its JSON schema)."""
 
     samples: int = 1
     template: str | None = None
     max_tokens: int = 1024
+    structured: bool = False
 
     def greedy(self) -> GenerateConfig:
         """The decoding of one critique: greedy, up to ``max_tokens``."""
@@ -244,8 +246,8 @@ def unknown_critic(spec: str) -> ConfigError:
 
 
 def make_critic(spec: str, model: ModelFactory | Callable[[], LanguageModel], *,
-                samples: int = 1, template: str | None = None, max_tokens: int = 1024
-                ) -> Critic:
+                samples: int = 1, template: str | None = None, max_tokens: int = 1024,
+                structured: bool = False) -> Critic:
     """Build a critic from its name; ``model`` is called only if the critic needs an LM:
     ``model()`` for the ``--model`` engine, ``model(spec)`` for the engine of another spec
     (a :class:`ModelFactory`). A ``model`` that takes no argument gets the other specs'
@@ -253,7 +255,8 @@ def make_critic(spec: str, model: ModelFactory | Callable[[], LanguageModel], *,
     name, arg, kind = _parse_critic(spec)
     if kind is None or not _fits(kind, arg):
         raise CRITIC_KINDS.failure(name) or unknown_critic(spec)
-    return kind.build(arg, _factory(model), CriticOptions(samples, template, max_tokens))
+    return kind.build(arg, _factory(model),
+                      CriticOptions(samples, template, max_tokens, structured))
 
 
 class _WithSpecs:
@@ -387,7 +390,8 @@ class _Unbuilt:
         raise AssertionError("a placeholder model was asked to score steps")
 
 
-def check_names(critic: str, model: str, *, template: str | None = None) -> None:
+def check_names(critic: str, model: str, *, template: str | None = None,
+                structured: bool = False) -> None:
     """Check a critic and a model spec (and the template) before any work starts. Nothing is
     built: a spec the critic names itself (``model(spec)``) is parsed, not loaded."""
 
@@ -396,6 +400,6 @@ def check_names(critic: str, model: str, *, template: str | None = None) -> None
             return _Unbuilt(model)  # type: ignore[return-value]
         return _Unbuilt(check_model_spec(spec).name)  # type: ignore[return-value]
 
-    make_critic(critic, placeholder, template=template)
+    make_critic(critic, placeholder, template=template, structured=structured)
     if uses_model(critic):
         check_model_spec(model)

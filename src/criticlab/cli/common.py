@@ -62,6 +62,9 @@ ThreadsOpt = Annotated[
     int | None, typer.Option(help="CPU threads for in-process models (default 1).")
 ]
 TimeoutOpt = Annotated[float, typer.Option(help="Seconds per model request.")]
+StructuredOpt = Annotated[bool, typer.Option(
+    "--structured", help="LM critics reply in their JSON schema, decoding constrained by the "
+    "engine (llamacpp, embedded, openai-compatible servers, vllm): every reply parses.")]
 LimitOpt = Annotated[int | None, typer.Option(help="Only the first N problems.")]
 OutDir = Annotated[Path | None, typer.Option("--out", help="Run directory.")]
 

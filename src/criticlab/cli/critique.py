@@ -23,6 +23,7 @@ from criticlab.cli.common import (
     MaxTokensOpt,
     ModelOpt,
     SamplesOpt,
+    StructuredOpt,
     TemplateOpt,
     ThreadsOpt,
     TimeoutOpt,
@@ -56,6 +57,7 @@ def critique(
     concurrency: ConcurrencyOpt = 4,
     threads: ThreadsOpt = None,
     timeout: TimeoutOpt = 120.0,
+    structured: StructuredOpt = False,
 ) -> None:
     """Critique each record's solution: a verdict per step and the first error, with why."""
     if samples < 1:
@@ -67,7 +69,7 @@ def critique(
     db = None if no_cache else Store(store or default_store_path())
     engines = Engines(EngineSpec(model=model, base_url=base_url, threads=threads,
                                  timeout=timeout, concurrency=concurrency,
-                                 max_tokens=max_tokens), db)
+                                 max_tokens=max_tokens, structured=structured), db)
     built = engines.critic(critic, samples=samples, template=template)
     items = list(read_examples(file, need_solution=True))
     examples = [x for x in items if isinstance(x, Example)]

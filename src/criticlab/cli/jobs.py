@@ -20,6 +20,7 @@ from criticlab.cli.common import (
     ModelOpt,
     OutDir,
     SamplesOpt,
+    StructuredOpt,
     TemplateOpt,
     ThreadsOpt,
     TimeoutOpt,
@@ -54,17 +55,20 @@ def eval_cmd(
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
     workers: WorkersOpt = 2,
+    structured: StructuredOpt = False,
 ) -> None:
     """Evaluate a critic on a benchmark: official metrics, resumable, into a run directory."""
     run_on = make_executor(executor, address, workers)
     from criticlab.evaluate import EvalConfig, evaluate
 
     model = model if uses_model(critic) else "none"
-    name = f"{benchmark}__{critic}__{model}" + (f"@{samples}" if samples > 1 else "")
+    name = (f"{benchmark}__{critic}__{model}" + (f"@{samples}" if samples > 1 else "")
+            + ("__structured" if structured else ""))
     config = EvalConfig(
         benchmark=benchmark, out=out_dir or Path("runs") / slug(name), critic=critic,
         model=model, base_url=base_url, samples=samples, limit=limit, concurrency=concurrency,
         max_tokens=max_tokens, template=template, threads=threads, timeout=timeout,
+        structured=structured,
     )
     with eval_progress(err) as on_progress:
         run = evaluate(config, progress=on_progress, executor=run_on)
@@ -106,6 +110,7 @@ def refine(
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
     workers: WorkersOpt = 2,
+    structured: StructuredOpt = False,
 ) -> None:
     """Critique and refine until the critic accepts, or search (mctsr): accuracy, CL/CS, cost."""
     run_on = make_executor(executor, address, workers)
@@ -113,8 +118,9 @@ def refine(
     from criticlab.infer.jobs import RefineConfig, run_refine
 
     engines = EngineSpec(model=model, actor=actor, base_url=base_url, threads=threads,
-                         concurrency=concurrency, max_tokens=max_tokens)
-    name = slug(f"refine__{data}__{critic}__{strategy}__{actor or model}")
+                         concurrency=concurrency, max_tokens=max_tokens, structured=structured)
+    name = slug(f"refine__{data}__{critic}__{strategy}__{actor or model}"
+                + ("__structured" if structured else ""))
     config = RefineConfig(data=data, out=out_dir or Path("runs") / name, critic=critic,
                           strategy=strategy, rounds=rounds, limit=limit, draft=draft,
                           engines=engines, budget=budget, expand=expand)
@@ -142,6 +148,7 @@ def select_cmd(
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
     workers: WorkersOpt = 2,
+    structured: StructuredOpt = False,
 ) -> None:
     """Sample N solutions per problem and choose one: accuracy next to majority and pass@N."""
     run_on = make_executor(executor, address, workers)
@@ -149,8 +156,9 @@ def select_cmd(
     from criticlab.infer.jobs import SelectConfig, run_select
 
     engines = EngineSpec(model=model, actor=actor, base_url=base_url, threads=threads,
-                         concurrency=concurrency, max_tokens=max_tokens)
-    name = slug(f"select__{data}__{method}__{critic or 'none'}__{actor or model}@{n}")
+                         concurrency=concurrency, max_tokens=max_tokens, structured=structured)
+    name = slug(f"select__{data}__{method}__{critic or 'none'}__{actor or model}@{n}"
+                + ("__structured" if structured else ""))
     config = SelectConfig(data=data, out=out_dir or Path("runs") / name, n=n, method=method,
                           critic=critic, aggregate=aggregate, k=k, limit=limit, engines=engines)
     run_with_progress(f"select {data} · {method} · n={n}", config.out,

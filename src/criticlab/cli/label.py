@@ -18,6 +18,7 @@ from criticlab.cli.common import (
     LimitOpt,
     MaxTokensOpt,
     OutDir,
+    StructuredOpt,
     ThreadsOpt,
     WorkersOpt,
     err,
@@ -111,6 +112,7 @@ def synth_cmd(
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
     workers: WorkersOpt = 2,
+    structured: StructuredOpt = False,
 ) -> None:
     """Sample teacher critiques of labelled solutions; keep those that agree with the label."""
     run_on = make_executor(executor, address, workers)
@@ -118,10 +120,10 @@ def synth_cmd(
     from criticlab.label.synthesize import SynthConfig, label_synth
 
     engines = EngineSpec(model=model, base_url=base_url, threads=threads,
-                         concurrency=concurrency, max_tokens=max_tokens)
-    config = SynthConfig(data=data, out=out_dir or Path("runs") / slug(
-        f"synth__{data}__{critic}__{model}@{samples}"), critic=critic, samples=samples,
-        limit=limit, engines=engines)
+                         concurrency=concurrency, max_tokens=max_tokens, structured=structured)
+    name = f"synth__{data}__{critic}__{model}@{samples}" + ("__structured" if structured else "")
+    config = SynthConfig(data=data, out=out_dir or Path("runs") / slug(name), critic=critic,
+                         samples=samples, limit=limit, engines=engines)
     run_with_progress(f"label synth {data} · {critic} · {model}", config.out,
                       lambda tick: label_synth(config, tick, run_on), note=" (critiques.jsonl)")
 

@@ -35,7 +35,8 @@ def _style(style: str) -> CriticFactory:
     def build(arg: str, model: Model, o: CriticOptions) -> Critic:
         from criticlab.critics.prompted import PromptedCritic
 
-        return o.vote(PromptedCritic(model(), style, config=o.greedy(), template=o.template))
+        return o.vote(PromptedCritic(model(), style, config=o.greedy(), template=o.template,
+                                     structured=o.structured))
 
     return build
 
@@ -51,13 +52,14 @@ def _prompted(arg: str, model: Model, o: CriticOptions) -> Critic:
     if inner is None or inner.arg is True:
         raise unknown_critic(f"prompted:{arg}")
     return make_critic(inner.name, model, samples=o.samples, template=o.template,
-                       max_tokens=o.max_tokens)
+                       max_tokens=o.max_tokens, structured=o.structured)
 
 
 def _template(module: str, cls: str, **kwargs: object) -> CriticFactory:
     def build(arg: str, model: Model, o: CriticOptions) -> Critic:
         factory = getattr(importlib.import_module(f"criticlab.critics.{module}"), cls)
-        critic: Critic = factory(model(), config=o.greedy(), template=o.template, **kwargs)
+        critic: Critic = factory(model(), config=o.greedy(), template=o.template,
+                                 structured=o.structured, **kwargs)
         return o.vote(critic)
 
     return build
@@ -78,7 +80,7 @@ for _name, _module, _cls, _kwargs in (
 def _selfeval(arg: str, model: Model, o: CriticOptions) -> Critic:
     from criticlab.critics.selfeval import SelfEvalCritic
 
-    return SelfEvalCritic(model(), template=o.template)
+    return SelfEvalCritic(model(), template=o.template, structured=o.structured)
 
 
 @register_critic("arithmetic", needs_model=False)
@@ -119,7 +121,7 @@ def _hybrid(arg: str, model: Model, o: CriticOptions) -> Critic:
     from criticlab.critics.ensemble import HybridCritic
 
     lm = make_critic(arg or "stepwise", model, samples=o.samples, template=o.template,
-                     max_tokens=o.max_tokens)
+                     max_tokens=o.max_tokens, structured=o.structured)
     return HybridCritic([ArithmeticCritic()], lm)
 
 
@@ -134,6 +136,6 @@ def _vote(arg: str, model: Model, o: CriticOptions) -> Critic:
     from criticlab.critics.ensemble import VoteCritic
 
     parts = [p for p in (arg or "processbench").split(",") if p.strip()]
-    critics = [make_critic(p, model, template=o.template, max_tokens=o.max_tokens)
-               for p in parts]
+    critics = [make_critic(p, model, template=o.template, max_tokens=o.max_tokens,
+                           structured=o.structured) for p in parts]
     return VoteCritic(critics, max(o.samples, 1 if len(critics) > 1 else 8))

@@ -11,8 +11,11 @@ their base class, :class:`~criticlab.critics.template.TemplateCritic`, is re-exp
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+from criticlab.critics.parsing import STRING, VERDICT_ENUM, fit, obj
 from criticlab.critics.template import TemplateCritic
 from criticlab.types import Critique, Overall, Problem, Solution, StepVerdict, Verdict
 
@@ -139,7 +142,11 @@ def parse_deliberate(text: str, n_steps: int, critic: str) -> Critique:
     (a truncated output) the initial judgements decide as in the stepwise format.
     ``parsed=False`` when nothing can be read or the first error names no step of the
     solution."""
-    r = _read(text, n_steps)
+    return _decide(_read(text, n_steps), n_steps, text, critic)
+
+
+def _decide(r: _Read, n_steps: int, text: str, critic: str) -> Critique:
+    """The critique of what was read (the rules of :func:`parse_deliberate`)."""
     if r.first_unreadable or (r.first_step is not None and not 1 <= r.first_step <= n_steps):
         what = r.first_unreadable or f"step {r.first_step}"
         return Critique(raw=text, parsed=False, critic=critic,
@@ -196,6 +203,52 @@ def _final_step(i: int, initial: Verdict, block: _Block | None, first_error: int
     return StepVerdict(i, now, why)
 
 
+# -- the structured form ---------------------------------------------------------------------------
+#   {"steps": [{"checks": "Re-derive: ... Problem check: ... Numbers check: ...",
+#               "judgement": "correct"}, ...],          (one item per step, in order)
+#    "meta_critique": "...", "final_verdict": "incorrect", "first_error": "Step 2"}
+# The three checks of a step share one string: three keys per step would take a budget of
+# their own (and three bounds of a third each would be too short to say anything).
+DELIBERATE_NOTE = ("Your three checks (Re-derive, Problem check, Numbers check) and initial "
+                   "judgement of each step go in checks and judgement, one item of steps per "
+                   "step in order; your meta-critique, final verdict and first error "
+                   "(\"Step k\" or \"none\") go in meta_critique, final_verdict and first_error.")
+
+
+def first_error_enum(n_steps: int) -> dict[str, Any]:
+    """What a ``First error:`` line may say, as an ``enum``: ``none`` or ``Step k`` (k from
+    1, as the prompt numbers the steps)."""
+    return {"enum": ["none", *(f"Step {k}" for k in range(1, n_steps + 1))]}
+
+
+def step_of(value: str) -> int | None:
+    """The 1-based step of a :func:`first_error_enum` value; ``None`` for ``none``."""
+    return None if value == "none" else int(value.removeprefix("Step "))
+
+
+def deliberate_schema(n_steps: int, max_tokens: int) -> dict[str, Any]:
+    """The structured form of the deliberate format (above), its texts bounded by
+    :func:`~criticlab.critics.parsing.fit`."""
+    step = obj({"checks": STRING, "judgement": VERDICT_ENUM})
+    return fit(obj({"steps": {"type": "array", "items": step, "minItems": n_steps,
+                              "maxItems": n_steps},
+                    "meta_critique": STRING,
+                    "final_verdict": VERDICT_ENUM,
+                    "first_error": first_error_enum(n_steps)}), max_tokens)
+
+
+def read_deliberate_json(reply: Mapping[str, Any], n_steps: int, critic: str) -> Critique:
+    """Read a reply valid against :func:`deliberate_schema` by the rules of
+    :func:`parse_deliberate`, as if its fields were the lines of the text format: the
+    final lines win (``first_error`` decides, even against ``final_verdict: correct``)."""
+    r = _Read(meta=[str(reply["meta_critique"]).strip()], final=reply["final_verdict"],
+              first_seen=True, first_step=step_of(str(reply["first_error"])))
+    for i, item in enumerate(reply["steps"]):
+        checks = str(item["checks"]).strip()
+        r.blocks[i] = _Block([checks] if checks else [], item["judgement"])
+    return _decide(r, n_steps, "", critic)
+
+
 class DeliberateCritic(TemplateCritic):
     """DeepCritic-style deliberate critique in one model call (``deliberate.txt``; numbered
     ``{problem}``/``{steps}``; ``template=`` takes a user's own file). ``critique`` is greedy,
@@ -212,3 +265,13 @@ class DeliberateCritic(TemplateCritic):
 
     def parse(self, text: str, problem: Problem, solution: Solution) -> Critique:
         return parse_deliberate(text, len(solution.steps), self.name)
+
+    def schema(self, problem: Problem, solution: Solution) -> dict[str, Any] | None:
+        return deliberate_schema(len(solution.steps), self.config.max_tokens)
+
+    def structured_note(self) -> str:
+        return DELIBERATE_NOTE
+
+    def read_json(self, reply: Mapping[str, Any], problem: Problem,
+                  solution: Solution) -> Critique:
+        return read_deliberate_json(reply, len(solution.steps), self.name)

@@ -1,13 +1,105 @@
 """Model text -> verdicts. Nothing here raises on model output: a text that cannot be read
-gives ``parsed=False`` with the text kept in ``raw``; it is never read as "correct"."""
+gives ``parsed=False`` with the text kept in ``raw``; it is never read as "correct".
+
+Each free-text format has, next to its parser, the JSON schema of its structured form and
+the reader of a reply that follows it (``--structured``; see
+:class:`~criticlab.critics.template.TemplateCritic`). :func:`fit` (:func:`char_limit`) is the
+one rule that bounds the free texts of every such schema.
+"""
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from criticlab.critics.base import first_incorrect
 from criticlab.types import Critique, Overall, StepVerdict, Verdict
+
+# -- the structured form of a reply: schema helpers and the length rule -------------------------
+STRING_CHARS_PER_TOKEN = 1
+"""The worst case of free text: a model that degenerates ("1.1.1.1...") writes a token per
+character."""
+SKELETON_CHARS_PER_TOKEN = 2
+"""Keys, punctuation and enum values, copied from the schema in the prompt."""
+MARGIN_TOKENS = 16
+"""Left over for whitespace between the fields."""
+MIN_CHARS = 20
+
+
+def char_limit(max_tokens: int, strings: int = 1, skeleton_chars: int = 0) -> int:
+    """The ``maxLength`` of each of ``strings`` free texts of a JSON reply of at most
+    ``max_tokens`` tokens whose skeleton (the reply with every string empty) takes
+    ``skeleton_chars`` characters: the texts share equally what the skeleton (at
+    :data:`SKELETON_CHARS_PER_TOKEN`) and :data:`MARGIN_TOKENS` leave, at
+    :data:`STRING_CHARS_PER_TOKEN`, so that even a degenerate reply closes its JSON before
+    ``max_tokens`` (a grammar makes the model close a string at its bound). Never under
+    :data:`MIN_CHARS`: a budget too small for the solution's steps is overrun rather than
+    leaving a verdict no room for its reason."""
+    skeleton_tokens = -(-skeleton_chars // SKELETON_CHARS_PER_TOKEN)
+    room = (max_tokens - MARGIN_TOKENS - skeleton_tokens) * STRING_CHARS_PER_TOKEN
+    return max(MIN_CHARS, room // max(strings, 1))
+
+
+def skeleton(schema: Mapping[str, Any]) -> tuple[int, int]:
+    """(characters, strings) of the longest compact reply to ``schema`` with every string
+    empty: an array counts at its ``maxItems``, an enum at its longest value."""
+    if "enum" in schema:
+        return max(len(json.dumps(v, ensure_ascii=False)) for v in schema["enum"]), 0
+    kind = schema.get("type")
+    if kind == "string":
+        return 2, 1
+    if kind == "object":
+        props = schema.get("properties", {})
+        chars, strings = 2 + max(len(props) - 1, 0), 0
+        for key, value in props.items():
+            c, n = skeleton(value)
+            chars += len(json.dumps(key, ensure_ascii=False)) + 1 + c
+            strings += n
+        return chars, strings
+    if kind == "array":
+        count = int(schema.get("maxItems", schema.get("minItems", 1)))
+        c, n = skeleton(schema.get("items", {}))
+        return 2 + count * c + max(count - 1, 0), count * n
+    return 5, 0  # a number or a boolean
+
+
+def fit(schema: dict[str, Any], max_tokens: int) -> dict[str, Any]:
+    """``schema`` with the ``maxLength`` of :func:`char_limit` on each of its strings: the
+    one length rule of every structured critic."""
+    chars, strings = skeleton(schema)
+    return _bounded(schema, char_limit(max_tokens, strings, chars))
+
+
+def _bounded(schema: Any, limit: int) -> Any:
+    if isinstance(schema, dict):
+        out = {k: _bounded(v, limit) for k, v in schema.items()}
+        if out.get("type") == "string":
+            out["maxLength"] = limit
+        return out
+    if isinstance(schema, list):
+        return [_bounded(v, limit) for v in schema]
+    return schema
+
+
+def index_enum(n_steps: int) -> dict[str, Any]:
+    """The 0-based step indices and ``-1`` (no error) as an ``enum``: grammar converters
+    (llama.cpp's among them) support ``enum`` but not an integer's minimum and maximum."""
+    return {"enum": [-1, *range(n_steps)]}
+
+
+VERDICT_ENUM: dict[str, Any] = {"enum": ["correct", "incorrect"]}
+STRING: dict[str, Any] = {"type": "string"}
+"""A free text; :func:`fit` sets its ``maxLength``."""
+
+
+def obj(properties: Mapping[str, Any]) -> dict[str, Any]:
+    """An object schema whose properties are all required, in this order, and nothing else
+    (the form every engine's structured outputs accept)."""
+    return {"type": "object", "properties": dict(properties), "required": list(properties),
+            "additionalProperties": False}
 
 
 def last_boxed(text: str) -> str | None:
@@ -57,6 +149,22 @@ def critique_from_index(index: int | None, n_steps: int, raw: str, critic: str) 
         for i in range(n_steps)
     )
     return Critique(steps, index, "incorrect", raw.strip(), raw=raw, critic=critic)
+
+
+PROCESSBENCH_NOTE = ("Write your reasoning in reasoning; the index you would put in \\boxed{} "
+                     "goes in first_error (-1 when no paragraph has an error).")
+
+
+def processbench_schema(n_steps: int, max_tokens: int) -> dict[str, Any]:
+    """The structured form of the ProcessBench protocol: the reasoning (bounded by
+    :func:`fit`), then the index, ``-1`` or a paragraph of the solution."""
+    return fit(obj({"reasoning": STRING, "first_error": index_enum(n_steps)}), max_tokens)
+
+
+def read_processbench_json(reply: Mapping[str, Any], n_steps: int, critic: str) -> Critique:
+    """:func:`critique_from_index` of the reply's index; its reasoning is the feedback."""
+    return critique_from_index(int(reply["first_error"]), n_steps, str(reply["reasoning"]),
+                               critic)
 
 
 # -- the stepwise format ------------------------------------------------------------------------
@@ -153,3 +261,47 @@ def parse_stepwise(text: str, n_steps: int, critic: str) -> Critique:
 
 def _clean(s: str) -> str:
     return s.strip().strip("*_ ").lstrip("-–—:;,. ").strip()
+
+
+STEPWISE_NOTE = ("Your one-sentence reason and verdict for each step go in steps, one item per "
+                 "step in order; first_error is the index of the first incorrect step counted "
+                 "from 0 (Step 1 is 0), or -1 when every step is correct.")
+
+
+def stepwise_schema(n_steps: int, max_tokens: int) -> dict[str, Any]:
+    """The structured form of the stepwise format: exactly ``n_steps`` items ``{reason,
+    verdict}`` in step order (the reasons bounded by :func:`fit`), then ``first_error``
+    (``-1`` or a step's 0-based index), the part of the ``Overall:`` line."""
+    item = obj({"reason": STRING, "verdict": VERDICT_ENUM})
+    return fit(obj({"steps": {"type": "array", "items": item, "minItems": n_steps,
+                              "maxItems": n_steps},
+                    "first_error": index_enum(n_steps)}), max_tokens)
+
+
+def read_stepwise_json(reply: Mapping[str, Any], n_steps: int, critic: str) -> Critique:
+    """Read a reply valid against :func:`stepwise_schema`, as :func:`parse_stepwise` reads
+    the same verdicts written as lines: the step verdicts decide the first error (the first
+    step marked incorrect); ``first_error`` plays the part of the ``Overall:`` line (``-1``
+    reads as "Overall: correct", a step as "Overall: incorrect").
+
+    Where the two disagree, a step marked incorrect makes the solution "incorrect" whatever
+    ``first_error`` says (stricter than :func:`parse_stepwise`, which keeps an "Overall:
+    correct" beside a wrong step); a ``first_error`` that names another step than the first
+    one marked incorrect is noted in the feedback and overruled by the steps; one that names
+    a step while every step is marked correct gives "incorrect" with no first error, as
+    "Overall: incorrect" does. So the reply never reads "correct" with a step marked
+    incorrect."""
+    steps = tuple(StepVerdict(i, item["verdict"], _clean(str(item["reason"])))
+                  for i, item in enumerate(reply["steps"]))
+    said = int(reply["first_error"])
+    first_error = first_incorrect(steps)
+    verdict: Overall = "incorrect" if first_error is not None or said >= 0 else "correct"
+    if first_error is None and said >= 0:
+        feedback = "the critic judged the solution incorrect without naming a wrong step"
+    elif first_error is not None:
+        feedback = f"Step {first_error + 1}: {steps[first_error].explanation}".rstrip(": ")
+        if said != first_error:
+            feedback += f" (first_error was {said}; the step verdicts decide)"
+    else:
+        feedback = ""
+    return Critique(steps, first_error, verdict, feedback, critic=critic)

@@ -26,9 +26,12 @@ none). The feedback's first line is ``flaw: TYPE`` (``contradiction``, ``impossi
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from criticlab.critics.deliberate import label_re, verdict_word
+from criticlab.critics.parsing import STRING, VERDICT_ENUM, fit, obj
 from criticlab.critics.template import TemplateCritic
 from criticlab.models.base import GenerateConfig, LanguageModel
 from criticlab.types import Critique, Overall, Problem, Solution, StepVerdict
@@ -141,12 +144,51 @@ def parse_premise(text: str, critic: str, *, hint: bool) -> Critique:
     if premise is None:
         what = "no 'Premise: valid|flawed' line" if hint else "no verdict and no premise flag"
         return Critique(raw=text, parsed=False, critic=critic, feedback=f"unparsed: {what}")
+    return _judged(premise, kind, verdict, why, text, critic)
+
+
+def _judged(premise: str, kind: str | None, verdict: Overall | None, why: str, text: str,
+            critic: str) -> Critique:
+    """The critique of a premise judgement (the rules of :func:`parse_premise`)."""
     if premise == "flawed":
         kind = kind if kind in FLAW_TYPES else "unspecified"
         return Critique((), None, "incorrect", f"flaw: {kind}\n{why}".strip(), score=0.0,
                         raw=text, critic=critic)
     return Critique((), None, verdict, f"flaw: none\n{why}".strip(), score=1.0, raw=text,
                     critic=critic)
+
+
+PREMISE_NOTE = ("Your Flaw type goes in flaw_type (none when the premises are valid: it answers "
+                "Premise too), your explanation and verdict in explanation and verdict.")
+PREMISE_NOHINT_NOTE = "Your evaluation and verdict go in evaluation and verdict."
+
+
+def premise_schema(max_tokens: int, *, hint: bool) -> dict[str, Any]:
+    """The structured form of either mode's format, in its order; the explanation (or
+    evaluation) bounded by :func:`~criticlab.critics.parsing.fit`. With the hint,
+    ``flaw_type`` answers both ``Premise:`` and ``Flaw type:`` (``none``: valid), so that a
+    reply cannot call its premises valid and name a flaw."""
+    if not hint:
+        return fit(obj({"evaluation": STRING, "verdict": VERDICT_ENUM}), max_tokens)
+    return fit(obj({"flaw_type": {"enum": ["none", *FLAW_TYPES]},
+                    "explanation": STRING, "verdict": VERDICT_ENUM}), max_tokens)
+
+
+def read_premise_json(reply: Mapping[str, Any], critic: str, *, hint: bool) -> Critique:
+    """Read a reply valid against :func:`premise_schema` by the rules of
+    :func:`parse_premise`: with the hint, a flaw type makes the premise flawed (the verdict
+    "incorrect", whatever ``verdict`` says) and ``none`` valid (the model's verdict), as a
+    ``Flaw type:`` line without a ``Premise:`` line does; without the hint a premise flag in
+    the evaluation (the same heuristic as the text's) makes the premise flawed."""
+    if not hint:
+        why = str(reply["evaluation"]).strip()
+        found = spontaneous_flaw(why)
+        if found is not None:
+            return _judged("flawed", found[0], reply["verdict"], why, "", critic)
+        return _judged("valid", None, reply["verdict"], why, "", critic)
+    kind = str(reply["flaw_type"])
+    return _judged("valid" if kind == "none" else "flawed", kind, reply["verdict"],
+                   str(reply["explanation"]).strip(), "", critic)
 
 
 class PremiseCritic(TemplateCritic):
@@ -163,17 +205,32 @@ class PremiseCritic(TemplateCritic):
         hint: bool = True,
         config: GenerateConfig | None = None,
         template: str | Path | None = None,
+        structured: bool = False,
     ) -> None:
         self.hint = hint
         if not hint:
             self.name = "premise-nohint"
             self.default_template = "premise.txt"
-        super().__init__(model, config=config, template=template)
+        super().__init__(model, config=config, template=template, structured=structured)
 
     def parse(self, text: str, problem: Problem, solution: Solution) -> Critique:
-        crit = parse_premise(text, self.name, hint=self.hint)
-        if not crit.parsed:
-            return crit
-        steps = tuple(StepVerdict(i, "unknown") for i in range(len(solution.steps)))
-        return Critique(steps, crit.first_error, crit.verdict, crit.feedback, crit.score,
-                        crit.raw, critic=self.name)
+        return _with_steps(parse_premise(text, self.name, hint=self.hint), solution)
+
+    def schema(self, problem: Problem, solution: Solution) -> dict[str, Any] | None:
+        return premise_schema(self.config.max_tokens, hint=self.hint)
+
+    def structured_note(self) -> str:
+        return PREMISE_NOTE if self.hint else PREMISE_NOHINT_NOTE
+
+    def read_json(self, reply: Mapping[str, Any], problem: Problem,
+                  solution: Solution) -> Critique:
+        return _with_steps(read_premise_json(reply, self.name, hint=self.hint), solution)
+
+
+def _with_steps(crit: Critique, solution: Solution) -> Critique:
+    """A parsed critique with one "unknown" verdict per step of ``solution``."""
+    if not crit.parsed:
+        return crit
+    steps = tuple(StepVerdict(i, "unknown") for i in range(len(solution.steps)))
+    return Critique(steps, crit.first_error, crit.verdict, crit.feedback, crit.score,
+                    crit.raw, critic=crit.critic)

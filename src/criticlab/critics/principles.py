@@ -20,10 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from criticlab.critics.deliberate import NONE_WORDS, label_re, step_reference
+from criticlab.critics.deliberate import (
+    NONE_WORDS,
+    first_error_enum,
+    label_re,
+    step_of,
+    step_reference,
+)
+from criticlab.critics.parsing import STRING, fit, obj
 from criticlab.critics.template import TemplateCritic, fill, load_template
 from criticlab.errors import ConfigError
 from criticlab.models.base import GenerateConfig, LanguageModel, Message
@@ -72,8 +80,15 @@ def parse_principles(text: str, n_steps: int, critic: str, threshold: float = 5)
     if points is None:
         return Critique(raw=text, parsed=False, critic=critic,
                         feedback=f"unparsed: {bad or 'no Score: line'}")
-    verdict: Overall = "incorrect" if points <= threshold else "correct"
     critique_text = " ".join(x for x in critique_lines if x).strip()
+    return _scored(points, first_step, critique_text, n_steps, text, critic, threshold)
+
+
+def _scored(points: float, first_step: int | None, critique_text: str, n_steps: int,
+            text: str, critic: str, threshold: float) -> Critique:
+    """The critique of a score, a named first step (1-based) and the critique's text (the
+    rules of :func:`parse_principles`)."""
+    verdict: Overall = "incorrect" if points <= threshold else "correct"
     first_error = None
     note = ""
     if first_step is not None and 1 <= first_step <= n_steps:
@@ -88,6 +103,28 @@ def parse_principles(text: str, n_steps: int, critic: str, threshold: float = 5)
         feedback = f"Step {first_error + 1} is the first error. {feedback}"
     return Critique(steps, first_error, verdict, feedback, score=points / MAX_SCORE, raw=text,
                     critic=critic)
+
+
+PRINCIPLES_NOTE = ("Your principles, critique, first error (\"Step k\" or \"none\") and score "
+                   "go in principles, critique, first_error and score.")
+
+
+def principles_schema(n_steps: int, max_tokens: int) -> dict[str, Any]:
+    """The structured form of the principles format, in its order: the principles and the
+    critique (bounded by :func:`~criticlab.critics.parsing.fit`), the first error ``none``
+    or ``Step k``, the score a whole number 1..10."""
+    return fit(obj({"principles": STRING, "critique": STRING,
+                    "first_error": first_error_enum(n_steps),
+                    "score": {"enum": list(range(1, MAX_SCORE + 1))}}), max_tokens)
+
+
+def read_principles_json(reply: Mapping[str, Any], n_steps: int, critic: str,
+                         threshold: float = 5) -> Critique:
+    """Read a reply valid against :func:`principles_schema` by the rules of
+    :func:`parse_principles` (a step named under a passing score is ignored, and the
+    feedback says so)."""
+    return _scored(float(reply["score"]), step_of(str(reply["first_error"])),
+                   str(reply["critique"]).strip(), n_steps, "", critic, threshold)
 
 
 def _step_verdict(i: int, first_error: int | None) -> Verdict:
@@ -124,10 +161,11 @@ class PrinciplesCritic(TemplateCritic):
         meta_judge: LanguageModel | None = None,
         config: GenerateConfig | None = None,
         template: str | Path | None = None,
+        structured: bool = False,
     ) -> None:
         if not 1 <= threshold < MAX_SCORE:
             raise ConfigError(f"threshold must be in [1, {MAX_SCORE}), got {threshold}")
-        super().__init__(model, config=config, template=template)
+        super().__init__(model, config=config, template=template, structured=structured)
         self.threshold = threshold
         self.meta_judge = meta_judge
         self.meta_template = load_template(
@@ -135,6 +173,16 @@ class PrinciplesCritic(TemplateCritic):
 
     def parse(self, text: str, problem: Problem, solution: Solution) -> Critique:
         return parse_principles(text, len(solution.steps), self.name, self.threshold)
+
+    def schema(self, problem: Problem, solution: Solution) -> dict[str, Any] | None:
+        return principles_schema(len(solution.steps), self.config.max_tokens)
+
+    def structured_note(self) -> str:
+        return PRINCIPLES_NOTE
+
+    def read_json(self, reply: Mapping[str, Any], problem: Problem,
+                  solution: Solution) -> Critique:
+        return read_principles_json(reply, len(solution.steps), self.name, self.threshold)
 
     async def judge(self, problem: Problem, solution: Solution, critique: Critique
                     ) -> bool | None:

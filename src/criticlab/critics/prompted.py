@@ -5,6 +5,10 @@
   earliest wrong paragraph's index (or -1) in the LAST ``\\boxed{}``.
 - ``stepwise``: a verdict and a one-line reason per step, then an overall verdict.
 
+Each style also has a structured form (``structured=True``): the JSON schema of its reply,
+the reader of such a reply and the sentence that tells the model where its answer goes,
+written in :mod:`criticlab.critics.parsing` next to the style's parser.
+
 Prompts are text files under ``criticlab/prompts``; ``template=`` takes a user's own file
 (for instance a paper's prompt word for word) with the placeholders ``{problem}`` and
 ``{steps}``. :class:`PromptedCritic` is a :class:`~criticlab.critics.template.TemplateCritic`
@@ -14,11 +18,22 @@ whose template, step rendering, stop sequences and parser come from its style; `
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from criticlab.critics.parsing import critique_from_index, parse_boxed_index, parse_stepwise
+from criticlab.critics.parsing import (
+    PROCESSBENCH_NOTE,
+    STEPWISE_NOTE,
+    critique_from_index,
+    parse_boxed_index,
+    parse_stepwise,
+    processbench_schema,
+    read_processbench_json,
+    read_stepwise_json,
+    stepwise_schema,
+)
 from criticlab.critics.template import PLACEHOLDERS, TemplateCritic, fill, load_template
 from criticlab.errors import ConfigError
 from criticlab.models.base import GenerateConfig, LanguageModel
@@ -36,6 +51,13 @@ class Style:
     parse: Callable[[str, int, str], Critique]
     stop: Callable[[int], tuple[str, ...]] = lambda n_steps: ()
     """Stop sequences for a solution of n steps (the protocol's own decoding uses none)."""
+    schema: Callable[[int, int], dict[str, Any]] | None = None
+    """The JSON schema of a reply about a solution of n steps under a budget of max_tokens
+    (``(n_steps, max_tokens)``); ``None``: the style has no structured form."""
+    read_json: Callable[[Mapping[str, Any], int, str], Critique] | None = None
+    """The critique of a reply valid against ``schema`` (``(reply, n_steps, critic)``)."""
+    note: str = ""
+    """Where the answer the template asks for goes in the JSON (one sentence)."""
 
 
 def _parse_processbench(text: str, n_steps: int, critic: str) -> Critique:
@@ -43,10 +65,13 @@ def _parse_processbench(text: str, n_steps: int, critic: str) -> Critique:
 
 
 STYLES: dict[str, Style] = {
-    "processbench": Style("processbench.txt", render_paragraphs, _parse_processbench),
+    "processbench": Style("processbench.txt", render_paragraphs, _parse_processbench,
+                          schema=processbench_schema, read_json=read_processbench_json,
+                          note=PROCESSBENCH_NOTE),
     # A verdict for a step the solution does not have means the model is rambling: stop there.
     "stepwise": Style("stepwise.txt", render_numbered, parse_stepwise,
-                      lambda n: (f"\nStep {n + 1}:",)),
+                      lambda n: (f"\nStep {n + 1}:",), schema=stepwise_schema,
+                      read_json=read_stepwise_json, note=STEPWISE_NOTE),
 }
 
 
@@ -66,13 +91,16 @@ class PromptedCritic(TemplateCritic):
         *,
         config: GenerateConfig | None = None,
         template: str | Path | None = None,
+        structured: bool = False,
     ) -> None:
         if style not in STYLES:
             raise ConfigError(f"unknown critique style {style!r}; choose from {sorted(STYLES)}")
+        if structured and (STYLES[style].schema is None or STYLES[style].read_json is None):
+            raise ConfigError(f"critic {style!r} has no structured form (--structured)")
         self.style = style
         self.name = style
         self.default_template = STYLES[style].template
-        super().__init__(model, config=config, template=template)
+        super().__init__(model, config=config, template=template, structured=structured)
 
     def values(self, problem: Problem, solution: Solution) -> dict[str, str]:
         return {"problem": problem.question, "steps": STYLES[self.style].render(solution.steps)}
@@ -82,6 +110,20 @@ class PromptedCritic(TemplateCritic):
 
     def parse(self, text: str, problem: Problem, solution: Solution) -> Critique:
         return STYLES[self.style].parse(text, len(solution.steps), self.name)
+
+    def schema(self, problem: Problem, solution: Solution) -> dict[str, Any] | None:
+        build = STYLES[self.style].schema
+        return None if build is None else build(len(solution.steps), self.config.max_tokens)
+
+    def structured_note(self) -> str:
+        return STYLES[self.style].note or super().structured_note()
+
+    def read_json(self, reply: Mapping[str, Any], problem: Problem,
+                  solution: Solution) -> Critique:
+        read = STYLES[self.style].read_json
+        if read is None:
+            raise NotImplementedError(f"style {self.style!r} has no structured form")
+        return read(reply, len(solution.steps), self.name)
 
 
 def total_usage(critiques: Sequence[Critique]) -> Usage:

@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from criticlab.critics.deliberate import label_re
+from criticlab.critics.parsing import STRING, fit, obj
 from criticlab.critics.template import TemplateCritic
 from criticlab.errors import ConfigError, InputError
 from criticlab.models.base import GenerateConfig, LanguageModel
@@ -172,6 +174,13 @@ def parse_rubric(text: str, aspects: Sequence[Aspect], critic: str) -> Critique:
     if not ratings:
         return Critique(raw=text, parsed=False, critic=critic,
                         feedback="unparsed: no aspect has a readable 'Rating: N'")
+    return _rated(ratings, notes, risks, aspects, text, critic)
+
+
+def _rated(ratings: dict[int, float], notes: dict[int, list[str]], risks: list[str],
+           aspects: Sequence[Aspect], text: str, critic: str) -> Critique:
+    """The critique of the ratings (at least one), notes and risks read (the rules of
+    :func:`parse_rubric`)."""
     steps = []
     for i, a in enumerate(aspects):
         why = " ".join(x for x in notes.get(i, []) if x).strip()
@@ -193,6 +202,32 @@ def parse_rubric(text: str, aspects: Sequence[Aspect], critic: str) -> Critique:
                     score=mean, raw=text, critic=critic)
 
 
+RUBRIC_NOTE = ("Your critique and rating of each aspect go in aspects, under the aspect's "
+               "name; the safety risks go in risks (an empty string when there are none).")
+
+
+def rubric_schema(aspects: Sequence[Aspect], max_tokens: int) -> dict[str, Any]:
+    """The structured form of the rubric format: under ``aspects``, per aspect by name and
+    in order, ``{critique, rating}`` with the rating a whole number of the aspect's scale;
+    then ``risks``; the texts bounded by :func:`~criticlab.critics.parsing.fit`."""
+    return fit(obj({"aspects": obj({a.name: obj({"critique": STRING,
+                                                 "rating": {"enum": list(range(1,
+                                                                               a.scale + 1))}})
+                                    for a in aspects}),
+                    "risks": STRING}), max_tokens)
+
+
+def read_rubric_json(reply: Mapping[str, Any], aspects: Sequence[Aspect],
+                     critic: str) -> Critique:
+    """Read a reply valid against :func:`rubric_schema` by the rules of
+    :func:`parse_rubric` (every aspect is rated)."""
+    rated = reply["aspects"]
+    ratings = {i: float(rated[a.name]["rating"]) for i, a in enumerate(aspects)}
+    notes = {i: [str(rated[a.name]["critique"]).strip()] for i, a in enumerate(aspects)}
+    risks = [str(reply["risks"]).strip()]
+    return _rated(ratings, notes, risks, aspects, "", critic)
+
+
 class RubricCritic(TemplateCritic):
     """Critique-then-score on ``aspects`` (UltraFeedback's four by default, or
     ``load_rubric(path)``) in one call (``rubric.txt``; placeholders ``{instruction}``,
@@ -210,11 +245,14 @@ class RubricCritic(TemplateCritic):
         *,
         config: GenerateConfig | None = None,
         template: str | Path | None = None,
+        structured: bool = False,
     ) -> None:
         self.aspects = load_rubric(aspects) if isinstance(aspects, str | Path) else tuple(aspects)
         if not self.aspects:
             raise ConfigError("a rubric needs at least one aspect")
-        super().__init__(model, config=config, template=template)
+        if structured and len({a.name for a in self.aspects}) < len(self.aspects):
+            raise ConfigError("a structured rubric needs distinct aspect names")
+        super().__init__(model, config=config, template=template, structured=structured)
 
     def values(self, problem: Problem, solution: Solution) -> dict[str, str]:
         return {"instruction": problem.question, "answer": "\n".join(solution.steps),
@@ -222,3 +260,13 @@ class RubricCritic(TemplateCritic):
 
     def parse(self, text: str, problem: Problem, solution: Solution) -> Critique:
         return parse_rubric(text, self.aspects, self.name)
+
+    def schema(self, problem: Problem, solution: Solution) -> dict[str, Any] | None:
+        return rubric_schema(self.aspects, self.config.max_tokens)
+
+    def structured_note(self) -> str:
+        return RUBRIC_NOTE
+
+    def read_json(self, reply: Mapping[str, Any], problem: Problem,
+                  solution: Solution) -> Critique:
+        return read_rubric_json(reply, self.aspects, self.name)

@@ -12,14 +12,16 @@ so each of them works with vision-language models.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from criticlab.errors import ConfigError
-from criticlab.models.base import GenerateConfig, Generation, LanguageModel, Message
+from criticlab.models.base import GenerateConfig, Generation, LanguageModel, Message, schema_text
 from criticlab.steps import render_numbered
 from criticlab.types import Critique, Problem, Solution
 
@@ -74,12 +76,16 @@ class TemplateCritic:
         *,
         config: GenerateConfig | None = None,
         template: str | Path | None = None,
+        structured: bool = False,
     ) -> None:
         self.model = model
         self.config = config or GenerateConfig(temperature=0.0,
                                                max_tokens=self.default_max_tokens)
         self.template = load_template(template if template is not None
                                       else self.default_template, self.placeholders)
+        self.structured = structured
+        if structured and type(self).schema is TemplateCritic.schema:
+            raise ConfigError(f"critic {self.name!r} has no structured form (--structured)")
 
     def values(self, problem: Problem, solution: Solution) -> dict[str, str]:
         """What fills each placeholder of the template."""
@@ -87,9 +93,33 @@ class TemplateCritic:
 
     def messages(self, problem: Problem, solution: Solution) -> list[Message]:
         """The exact messages sent to the model: the filled template, with the problem's
-        images."""
+        images; in structured mode followed by what to write instead of the template's
+        answer format (:meth:`structured_note`) and the schema."""
         body = fill(self.template, **self.values(problem, solution))
+        if self.structured:
+            schema = self.schema(problem, solution)
+            body += (f"\n\n{self.structured_note()} Write only one JSON object that follows "
+                     f"this JSON schema:\n{schema_text(schema or {})}")
         return [Message("user", body, problem.images)]
+
+    # -- structured output: a schema per style, next to its parser ---------------------------
+    def schema(self, problem: Problem, solution: Solution) -> dict[str, Any] | None:
+        """The JSON schema of this critic's reply about ``solution`` (bounds such as the step
+        count are part of it, per request); ``None`` when the style has none. A property
+        ``reasoning`` (a string) comes first where the style lets the model think before it
+        commits."""
+        return None
+
+    def structured_note(self) -> str:
+        """One sentence, appended to the prompt in structured mode, saying where the answer
+        the template asks for goes in the JSON (e.g. "The index you would put in \\boxed{}
+        goes in first_error.")."""
+        return "Instead of the answer format above, answer in JSON."
+
+    def read_json(self, reply: Mapping[str, Any], problem: Problem,
+                  solution: Solution) -> Critique:
+        """The critique of a reply that is valid against :meth:`schema` (checked before)."""
+        raise NotImplementedError
 
     def stop(self, n_steps: int) -> tuple[str, ...]:
         """Stop sequences for a solution of ``n_steps`` steps (added to the config's own)."""
@@ -99,9 +129,26 @@ class TemplateCritic:
         raise NotImplementedError
 
     def read(self, gen: Generation, problem: Problem, solution: Solution) -> Critique:
-        """The critique one generation gives: :meth:`parse` of its text, with its usage."""
-        crit = self.parse(gen.text, problem, solution)
+        """The critique one generation gives, with its usage: a JSON object is checked
+        against :meth:`schema` and read by :meth:`read_json` (a violation, such as an index
+        out of range, is ``parsed=False``, never "correct"); any other text by
+        :meth:`parse`. So a server that ignores the schema is still read."""
+        crit = self.parse_reply(gen.text, problem, solution)
         return replace(crit, usage=crit.usage + gen.usage)
+
+    def parse_reply(self, text: str, problem: Problem, solution: Solution) -> Critique:
+        schema = self.schema(problem, solution)
+        reply = json_reply(text) if schema is not None else None
+        if reply is None:
+            if self.structured and schema is not None:
+                return Critique(raw=text, parsed=False, critic=self.name,
+                                feedback="unparsed: no JSON object in the reply")
+            return self.parse(text, problem, solution)
+        problem_found = schema_violation(reply, schema or {})
+        if problem_found is not None:
+            return Critique(raw=text, parsed=False, critic=self.name,
+                            feedback=f"unparsed: {problem_found}")
+        return replace(self.read_json(reply, problem, solution), raw=text)
 
     async def critique(self, problem: Problem, solution: Solution) -> Critique:
         return (await self._run(problem, solution, replace(self.config, n=1)))[0]
@@ -117,6 +164,47 @@ class TemplateCritic:
     async def _run(
         self, problem: Problem, solution: Solution, config: GenerateConfig
     ) -> list[Critique]:
-        config = replace(config, stop=config.stop + self.stop(len(solution.steps)))
+        if self.structured:  # the grammar ends the reply: no stop sequences
+            config = replace(config, json_schema=schema_text(self.schema(problem, solution) or {}))
+        else:
+            config = replace(config, stop=config.stop + self.stop(len(solution.steps)))
         gens = await self.model.generate(self.messages(problem, solution), config)
         return [self.read(g, problem, solution) for g in gens]
+
+
+def json_reply(text: str) -> dict[str, Any] | None:
+    """The JSON object a reply consists of (a markdown code fence around it tolerated), or
+    ``None`` when the reply is not one JSON object."""
+    body = text.strip()
+    fence = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", body, re.S)
+    if fence:
+        body = fence.group(1)
+    if not body.startswith("{"):
+        return None
+    try:  # strict=False: a raw newline inside a string (some grammars allow one) is text
+        value = json.loads(body, strict=False)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def schema_violation(reply: Mapping[str, Any], schema: Mapping[str, Any]) -> str | None:
+    """Why ``reply`` does not follow ``schema`` (one line), ``None`` when it does. String
+    lengths are not checked: they only bound how long a model may think."""
+    import jsonschema
+
+    try:
+        jsonschema.validate(reply, _without_lengths(schema))
+    except jsonschema.ValidationError as e:
+        where = "/".join(str(p) for p in e.absolute_path) or "the reply"
+        return f"{where}: {e.message}"
+    return None
+
+
+def _without_lengths(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {k: _without_lengths(v) for k, v in schema.items()
+                if k not in ("maxLength", "minLength")}
+    if isinstance(schema, list):
+        return [_without_lengths(v) for v in schema]
+    return schema

@@ -44,7 +44,7 @@ class RefineConfig:
     VARIANTS: ClassVar[tuple[str, ...]] = ()
     IDENTITY: ClassVar[tuple[str, ...]] = (
         "data", "critic", "strategy", "rounds", "draft", "budget", "expand", "engines.model",
-        "engines.actor", "engines.base_url", "engines.max_tokens")
+        "engines.actor", "engines.base_url", "engines.max_tokens", "engines.structured")
 
     data: str
     out: Path
@@ -78,7 +78,7 @@ class SelectConfig:
     VARIANTS: ClassVar[tuple[str, ...]] = ()
     IDENTITY: ClassVar[tuple[str, ...]] = (
         "data", "n", "method", "critic", "aggregate", "k", "temperature", "engines.model",
-        "engines.actor", "engines.base_url", "engines.max_tokens")
+        "engines.actor", "engines.base_url", "engines.max_tokens", "engines.structured")
 
     data: str
     out: Path
@@ -156,7 +156,7 @@ class RefineJob(Job):
     def check(self) -> None:
         from criticlab.registry import check_names
 
-        check_names(self.config.critic, self.engines.model)
+        check_names(self.config.critic, self.engines.model, structured=self.engines.structured)
 
     def load(self, errors: list[InputError]) -> list[Example]:
         config = self.config
@@ -225,7 +225,7 @@ class SelectJob(Job):
         e = self.engines
         check_model_spec(e.actor or e.model)
         if self.config.critic:
-            check_names(self.config.critic, e.model)
+            check_names(self.config.critic, e.model, structured=e.structured)
 
     def load(self, errors: list[InputError]) -> list[Example]:
         return load_problems(self.config.data, self.config.limit, errors)

@@ -29,7 +29,7 @@ class SynthConfig:
     VARIANTS: ClassVar[tuple[str, ...]] = ()
     IDENTITY: ClassVar[tuple[str, ...]] = (
         "data", "critic", "samples", "temperature", "engines.model", "engines.base_url",
-        "engines.max_tokens")
+        "engines.max_tokens", "engines.structured")
 
     data: str
     out: Path
@@ -63,7 +63,7 @@ class SynthJob(Job):
     def check(self) -> None:
         from criticlab.registry import check_names
 
-        check_names(self.config.critic, self.engines.model)
+        check_names(self.config.critic, self.engines.model, structured=self.engines.structured)
 
     def load(self, errors: list[InputError]) -> list[Example]:
         from criticlab.data import load_benchmark

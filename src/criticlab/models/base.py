@@ -75,6 +75,10 @@ class GenerateConfig:
     stop: tuple[str, ...] = ()
     logprobs: bool = False
     top_logprobs: int = 0
+    json_schema: str | None = None
+    """A JSON schema (its canonical JSON text, :func:`schema_text`) the reply must follow:
+    each engine constrains its decoding to it (a grammar, structured outputs, a
+    ``response_format``), or refuses in one line. ``None``: free text."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.stop, tuple):
@@ -94,7 +98,29 @@ class GenerateConfig:
             "stop": list(self.stop),
             "logprobs": self.logprobs,
             "top_logprobs": self.top_logprobs,
+            # only when set: free-text requests keep the keys they always had
+            **({"json_schema": self.json_schema} if self.json_schema is not None else {}),
         }
+
+    def schema(self) -> dict[str, Any] | None:
+        """The JSON schema as an object (``None`` for free text)."""
+        import json
+
+        return None if self.json_schema is None else json.loads(self.json_schema)
+
+
+STRUCTURED_ENGINES = ("structured output runs on embedded, llamacpp:PATH.gguf, vllm:MODEL "
+                      "and openai:MODEL against a server with structured outputs (vLLM, "
+                      "SGLang, llama.cpp, Ollama, OpenAI)")
+
+
+def schema_text(schema: Mapping[str, Any]) -> str:
+    """The JSON text of a schema as a request carries it and the store keys it: compact, key
+    order kept (the order of ``properties`` is the order an engine makes the model write the
+    fields in: a reasoning field before the verdict)."""
+    import json
+
+    return json.dumps(schema, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from criticlab.errors import ModelError
+from criticlab.errors import ConfigError, ModelError
 from criticlab.models.base import (
+    STRUCTURED_ENGINES,
     GenerateConfig,
     Generation,
     Message,
@@ -92,6 +93,9 @@ class HFModel:
     async def generate(
         self, messages: Sequence[Message], config: GenerateConfig
     ) -> list[Generation]:
+        if config.json_schema is not None:
+            raise ConfigError(f"{self.name}: transformers decoding here cannot follow a JSON "
+                              f"schema (--structured); {STRUCTURED_ENGINES}")
         return await asyncio.to_thread(self._generate_blocking, messages, config)
 
     def _generate_blocking(

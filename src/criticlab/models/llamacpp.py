@@ -150,6 +150,8 @@ class LlamaCppModel:
         if config.logprobs:
             kwargs["logprobs"] = True
             kwargs["top_logprobs"] = config.top_logprobs
+        if config.json_schema is not None:  # llama.cpp turns the schema into a grammar
+            kwargs["response_format"] = {"type": "json_object", "schema": config.schema()}
         try:
             out: Any = self._llm.create_chat_completion(**kwargs)
         except ValueError as e:  # e.g. the prompt does not fit the context window

@@ -153,6 +153,9 @@ class OpenAIModel:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.concurrency = concurrency
+        self.schema_form = "json_schema"
+        """How a JSON schema is sent: OpenAI's ``json_schema`` form (vLLM, SGLang, Ollama,
+        OpenAI) until the server refuses it, then llama.cpp's ``json_object`` + ``schema``."""
         # The HTTP client's connection pool and the semaphore belong to one event loop; they
         # are made lazily inside the running loop and remade when a later asyncio.run uses
         # this model, since pooled connections of a closed loop cannot be reused.
@@ -208,7 +211,8 @@ class OpenAIModel:
             want = config.n - len(out)
             seed = None if config.seed is None else config.seed + len(out)
             body = self._request_body(messages, config, want, seed)
-            response = await self._create(body)
+            response = await (self._create(body) if config.json_schema is None
+                              else self._create_structured(body, config))
             try:
                 gens = self._parse(response, config, want)
             except ModelError:
@@ -242,7 +246,32 @@ class OpenAIModel:
             body["logprobs"] = True
             if config.top_logprobs > 0:
                 body["top_logprobs"] = config.top_logprobs
+        if config.json_schema is not None:
+            body["response_format"] = _response_format(self.schema_form, config.schema())
         return body
+
+    async def _create_structured(self, body: dict[str, Any], config: GenerateConfig) -> Any:
+        """:meth:`_create` for a schema-constrained request. A server that refuses the
+        ``response_format`` form (HTTP 400/422) is asked once in the other form, which is
+        then kept; refused again, it is one error line, not a retry storm."""
+        for attempt in range(2):
+            try:
+                return await self._create(body)
+            except ModelError as e:
+                refused = not e.retryable and (any(f"HTTP {c}" in str(e) for c in (400, 422))
+                                               or "response_format" in str(e))
+                if not refused:
+                    raise
+                if attempt == 1:
+                    raise ModelError(
+                        f"{self.name} at {self.where} refuses schema-constrained output "
+                        f"(--structured) in both response_format forms: {e}",
+                        retryable=False) from None
+            self.schema_form = "json_object" if self.schema_form == "json_schema" else (
+                "json_schema")
+            body = {**body, "response_format": _response_format(self.schema_form,
+                                                                 config.schema())}
+        raise AssertionError("unreachable")
 
     async def _create(self, body: dict[str, Any]) -> Any:
         """One chat completion, retried. Returns the SDK's parsed response."""
@@ -293,7 +322,9 @@ class OpenAIModel:
             return _Failure("connection error", _one_line(detail), retryable=True)
         if isinstance(e, openai.APIStatusError):
             status = e.status_code
-            retryable = _retryable_status(status)
+            # llama-cpp-python's server answers a response_format it cannot read with a 500:
+            # a refusal of the request, not a server fault worth retrying
+            retryable = _retryable_status(status) and "response_format" not in str(e)
             wait = _retry_after(e.response.headers) if retryable else None
             return _Failure(f"HTTP {status}", _server_message(e), retryable=retryable, wait=wait)
         if isinstance(e, Exception):
@@ -344,6 +375,13 @@ class OpenAIModel:
             )
             for i in range(len(choices))
         ]
+
+
+def _response_format(form: str, schema: Any) -> dict[str, Any]:
+    if form == "json_schema":  # OpenAI's structured outputs (vLLM, SGLang, Ollama)
+        return {"type": "json_schema",
+                "json_schema": {"name": "critique", "schema": schema, "strict": True}}
+    return {"type": "json_object", "schema": schema}  # llama.cpp's server
 
 
 def _logprobs(choice: Any) -> tuple[TokenLogprob, ...] | None:

@@ -28,8 +28,10 @@ INSTALL_HINT = "pip install 'criticlab[vllm]'"
 
 def sampling_kwargs(config: GenerateConfig) -> dict[str, Any]:
     """The ``vllm.SamplingParams`` arguments of ``config``: ``logprobs`` is the number of
-    top alternatives per token (0: the sampled token's only), ``None`` when not asked."""
-    return {
+    top alternatives per token (0: the sampled token's only), ``None`` when not asked; a JSON
+    schema becomes vLLM's structured outputs (``structured_outputs``, or ``guided_decoding``
+    before vLLM 0.11)."""
+    kwargs: dict[str, Any] = {
         "n": config.n,
         "temperature": config.temperature,
         "top_p": config.top_p,
@@ -38,6 +40,22 @@ def sampling_kwargs(config: GenerateConfig) -> dict[str, Any]:
         "stop": list(config.stop) or None,
         "logprobs": config.top_logprobs if config.logprobs else None,
     }
+    if config.json_schema is not None:
+        kwargs.update(_structured(config.schema()))
+    return kwargs
+
+
+def _structured(schema: Any) -> dict[str, Any]:
+    try:
+        from vllm.sampling_params import StructuredOutputsParams  # vLLM >= 0.11
+    except ImportError:
+        try:
+            from vllm.sampling_params import GuidedDecodingParams
+        except ImportError as e:
+            raise ConfigError("this vLLM has no structured outputs (--structured): "
+                              "upgrade vLLM") from e
+        return {"guided_decoding": GuidedDecodingParams(json=schema)}
+    return {"structured_outputs": StructuredOutputsParams(json=schema)}
 
 
 def convert_logprobs(token_ids: Sequence[int], logprobs: Sequence[Mapping[int, Any]] | None,
