@@ -79,3 +79,25 @@ def test_structured_eval_on_the_cli_parses_every_item(llama_server: str, tmp_pat
     assert json.loads((tmp_path / "run" / "config.json").read_text())["structured"] is True
     free = subprocess.run(base, capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
     assert free.returncode == 2 and "structured=True" in free.stderr, free.stderr
+
+
+def test_refine_with_a_structured_critic_on_the_embedded_model(tmp_path: Any) -> None:
+    """--structured reaches every job's critic: refine's stepwise critiques all parse, and
+    the run's identity holds the switch."""
+    from criticlab.engines import EngineSpec
+    from criticlab.infer.jobs import RefineConfig, run_refine
+
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"id": "pens", "problem": PROBLEM.question,
+                                "steps": list(SOLUTION.steps), "reference_answer": "19"}) + "\n",
+                    encoding="utf-8")
+    config = RefineConfig(str(data), tmp_path / "run", critic="stepwise", strategy="repair",
+                          rounds=1, engines=EngineSpec(max_tokens=MAX_TOKENS, structured=True,
+                                                       concurrency=1))
+    metrics = run_refine(config)
+    assert metrics["complete"] and metrics["this_run"]["engine_calls"] >= 1
+    rows = [json.loads(x) for x in (tmp_path / "run" / "trajectories.jsonl").read_text()
+            .splitlines()]
+    crits = [r["critique"] for t in rows for r in t["rounds"] if r["critique"]]
+    assert crits and all(c["parsed"] for c in crits), crits
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["engines"]["structured"]

@@ -209,3 +209,13 @@ async def test_concurrent_callers_share_one_model(hf_model):
     cfg = GenerateConfig(max_tokens=4)
     outs = await asyncio.gather(*(hf_model.generate(MSGS, cfg) for _ in range(3)))
     assert len({o[0].text for o in outs}) == 1
+
+
+def test_a_json_schema_is_refused_in_one_line(hf_model: HFModel) -> None:
+    """transformers decoding here cannot follow a schema: --structured on hf: is one line
+    naming the engines that can, never free text passed off as structured."""
+    config = GenerateConfig(max_tokens=8, json_schema='{"type":"object"}')
+    with pytest.raises(ConfigError) as e:
+        asyncio.run(hf_model.generate(MSGS, config))
+    assert "hf:embedded" in str(e.value) and "embedded, llamacpp:PATH.gguf" in str(e.value)
+    assert "\n" not in str(e.value)

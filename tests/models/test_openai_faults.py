@@ -338,3 +338,35 @@ def test_missing_key_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
         OpenAIModel("gpt-4o-mini")
     with pytest.raises(ConfigError, match="concurrency"):
         OpenAIModel("m", base_url="http://127.0.0.1:1/v1", concurrency=0)
+
+
+SCHEMA = GenerateConfig(json_schema='{"type":"object","properties":{"first_error":'
+                                    '{"enum":[-1,0,1]}},"required":["first_error"]}')
+
+
+async def test_a_schema_goes_as_response_format_and_a_refusal_is_one_line(
+        srv: FaultServer, model: Make) -> None:
+    """--structured: OpenAI's json_schema form first; a server that refuses it (400) is asked
+    once in llama.cpp's json_object + schema form, which is kept for later requests; refused
+    in both forms it is one error line after two requests, never a retry storm."""
+    m = model()
+    srv.script(error(400, "response_format: unsupported type"), ok(texts=('{"first_error": 1}',)))
+    (g,) = await gen(m, SCHEMA)
+    assert g.text == '{"first_error": 1}' and m.schema_form == "json_object"
+    forms = [r.body["response_format"] for r in srv.requests]
+    assert forms[0]["type"] == "json_schema" and forms[0]["json_schema"]["strict"] is True
+    assert forms[0]["json_schema"]["schema"] == forms[1]["schema"] == SCHEMA.schema()
+    assert forms[1]["type"] == "json_object"
+    await gen(m, SCHEMA)  # the form that worked is kept: one request
+    assert len(srv.requests) == 3 and srv.requests[2].body["response_format"]["type"] == (
+        "json_object")
+    # refused in both forms (llama-cpp-python answers a body it cannot read with a 500 naming
+    # response_format): one line, after exactly two more requests
+    srv.script(error(500, "response_format: Input should be 'text' or 'json_object'"),
+               error(422, "response_format: bad schema"))
+    e = await fails(m, SCHEMA)
+    assert "refuses schema-constrained output (--structured)" in str(e)
+    assert len(srv.requests) == 5
+    # free-text requests carry no response_format
+    await gen(m)
+    assert "response_format" not in srv.requests[5].body

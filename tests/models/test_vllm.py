@@ -97,3 +97,25 @@ def test_the_engine_generates_on_a_gpu() -> None:
     seeded = GenerateConfig(n=3, temperature=1.0, seed=7, max_tokens=16)
     first = [g.text for g in asyncio.run(model.generate(messages, seeded))]
     assert first == [g.text for g in asyncio.run(model.generate(messages, seeded))]
+
+
+@pytest.mark.parametrize("api", ["structured_outputs", "guided_decoding"])
+def test_a_json_schema_becomes_vllms_structured_outputs(monkeypatch: pytest.MonkeyPatch,
+                                                        api: str) -> None:
+    """vLLM >= 0.11 takes StructuredOutputsParams(json=...), older ones
+    GuidedDecodingParams(json=...); a vLLM with neither is one clear line."""
+    class Params:
+        def __init__(self, json: object) -> None:
+            self.json = json
+
+    name = "StructuredOutputsParams" if api == "structured_outputs" else "GuidedDecodingParams"
+    module = SimpleNamespace(**{name: Params})
+    monkeypatch.setitem(sys.modules, "vllm", SimpleNamespace(sampling_params=module))
+    monkeypatch.setitem(sys.modules, "vllm.sampling_params", module)
+    config = GenerateConfig(json_schema='{"type":"object","properties":{"a":{"enum":[1]}}}')
+    kwargs = sampling_kwargs(config)
+    assert kwargs[api].json == {"type": "object", "properties": {"a": {"enum": [1]}}}
+    monkeypatch.setitem(sys.modules, "vllm.sampling_params", SimpleNamespace())
+    with pytest.raises(ConfigError, match="no structured outputs"):
+        sampling_kwargs(config)
+    assert "guided_decoding" not in sampling_kwargs(GenerateConfig())
