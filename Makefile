@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml src/criticlab/models/llamacpp_build.py
 	@echo 'building llama-cpp-python with CMAKE_ARGS=$(LLAMA_CMAKE_ARGS) (a few minutes the first time)'
 	CMAKE_ARGS='$(LLAMA_CMAKE_ARGS)' PIP_CACHE_DIR='$(LLAMA_PIP_CACHE)' \
 		$(PY) -m pip install -q --no-deps --force-reinstall '$(LLAMA_CPP)'
-	$(PY) -m pip install -q -e '.[embedded,hub,hf,train,ray,dev]'
+	$(PY) -m pip install -q -e '.[embedded,serve,hub,hf,train,ray,dev]'
 	$(PY) src/criticlab/models/llamacpp_build.py check
 	touch $(STAMP)
 

@@ -113,3 +113,20 @@ def test_refinement_reward_needs_its_columns():
     reward = RefinementReward(ScriptedModel([]))
     with pytest.raises(ConfigError, match="reference_answer"):
         reward.sync(PB[:1], **cols(BAD, 1))
+
+
+def test_critique_reward_is_what_the_trl_functions_give():
+    """criticlab serve scores critiques it already holds with critique_reward: the same
+    numbers as the TRL reward functions give the same completions."""
+    from criticlab.train.rewards import GOLD_REWARDS, critique_reward
+
+    kw = cols(BAD, len(PB))
+    crits = [read_critique(c, kw["prompts"][0]) for c in PB]
+    trl = {"shaped": shaped_reward(PB, **kw), "format": format_reward(PB, **kw),
+           "verdict": verdict_reward(PB, **kw), "first_error": first_error_reward(PB, **kw),
+           "first_error_partial": first_error_reward(PB, partial=True, **kw)}
+    assert set(trl) == set(GOLD_REWARDS)
+    for name, want in trl.items():
+        assert [critique_reward(name, c, 2) for c in crits] == pytest.approx(want), name
+    with pytest.raises(ConfigError, match="unknown reward 'bogus'"):
+        critique_reward("bogus", crits[0], 2)

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from criticlab.cli import critique as critique_cmds
 from criticlab.cli import jobs as job_cmds
+from criticlab.cli import serve as serve_cmds
 from criticlab.cli.common import EXIT_INPUT, EXIT_MODEL, err, error_line, out
 from criticlab.cli.label import label_app
 from criticlab.cli.train import train_app
@@ -31,6 +32,7 @@ app.command()(critique_cmds.critique)
 app.command("eval")(job_cmds.eval_cmd)
 app.command()(job_cmds.refine)
 app.command("select")(job_cmds.select_cmd)
+app.command()(serve_cmds.serve)
 
 
 @app.command()

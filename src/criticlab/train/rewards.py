@@ -143,6 +143,33 @@ def _first_error_score(crit: Critique, gold: int | None, partial: bool) -> float
     return max(0.0, 1.0 - abs(pred - gold) / n)
 
 
+GOLD_REWARDS = ("shaped", "format", "verdict", "first_error", "first_error_partial")
+
+
+def critique_reward(name: str, crit: Critique, gold: int | None, verdict: str | None = None, *,
+                    weights: tuple[float, float, float] = SHAPED_WEIGHTS) -> float:
+    """The reward ``name`` (:data:`GOLD_REWARDS`) of a critique already read, against the
+    gold first error (-1: no error) or the gold ``verdict``: what the TRL reward functions
+    below give each completion, for callers that hold critiques (``criticlab serve``)."""
+    verdict = verdict or ("correct" if gold == -1 else "incorrect")
+    if name == "format":
+        return _format_score(crit, False)
+    if name == "verdict":
+        return _verdict_score(crit, verdict)
+    if name in ("first_error", "first_error_partial"):
+        return _first_error_score(crit, gold, name == "first_error_partial")
+    if name != "shaped":
+        raise ConfigError(f"unknown reward {name!r}; use one of: {', '.join(GOLD_REWARDS)}")
+    return _shaped(crit, gold, verdict, weights, True)
+
+
+def _shaped(crit: Critique, gold: int | None, verdict: str,
+            weights: tuple[float, float, float], partial: bool) -> float:
+    wf, wv, we = weights
+    return (wf * _format_score(crit, partial) + wv * _verdict_score(crit, verdict)
+            + we * _first_error_score(crit, gold, partial))
+
+
 def format_reward(completions: Sequence[Any], *, partial: bool = False,
                   **kwargs: Any) -> list[float]:
     """1 when the critique reads in its style with a prediction (an index, or -1), else 0.
@@ -168,9 +195,7 @@ def shaped_reward(completions: Sequence[Any], *,
                   **kwargs: Any) -> list[float]:
     """``weights`` · (format, verdict, first error), each term with partial credit when
     ``partial``. Default weights sum to 1, so the reward is in [0, 1]."""
-    wf, wv, we = weights
-    return [wf * _format_score(c, partial) + wv * _verdict_score(c, g["verdict"])
-            + we * _first_error_score(c, g["gold"], partial)
+    return [_shaped(c, g["gold"], g["verdict"], weights, partial)
             for c, g in _rows(completions, kwargs)]
 
 
