@@ -5,6 +5,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -182,3 +183,26 @@ def test_eval_runs_with_every_critic(tmp_path, monkeypatch, critic):
     assert run.metrics["n"] == 3 and run.metrics["complete"] and run.metrics["errors"] == 0
     assert len(run.results) == 3 and all(r.critique is not None for r in run.results)
     assert run.metrics["processbench"]["toy"]["n"] == 3
+
+
+def test_abstain_rescores_a_verifier_that_checked_nothing(tmp_path):
+    """A right solution with no arithmetic claim: the arithmetic verifier decides nothing.
+    ``abstain`` changes the metrics only, so the finished run is re-scored without a call."""
+    import json
+
+    from criticlab.errors import ConfigError
+    from criticlab.evaluate import EvalConfig, evaluate
+
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"id": "w", "problem": "Is a square a rectangle?",
+                                "steps": ["A square has four right angles.", "So yes."],
+                                "label": -1}) + "\n", encoding="utf-8")
+    config = EvalConfig(benchmark=str(data), out=tmp_path / "run", critic="arithmetic",
+                        model="none")
+    first = evaluate(config).metrics
+    assert first["coverage"] == 0.0 and first["processbench"]["all"]["acc_cor"] == 0.0
+    again = evaluate(replace(config, abstain="no-error")).metrics
+    assert again["processbench"]["all"]["acc_cor"] == 100.0 and again["abstain"] == "no-error"
+    assert again["this_run"]["resumed_items"] == 1
+    with pytest.raises(ConfigError, match="--abstain must be one of: unknown, no-error"):
+        EvalConfig(benchmark="x", out=tmp_path / "r", abstain="maybe")

@@ -158,3 +158,29 @@ def test_closed_loop_pads_early_stops_and_costs_per_solved():
     assert m["accuracy_by_round"] == pytest.approx([100 / 3, 200 / 3, 200 / 3])
     assert m["transitions"]["i->c"] == 1 and m["mean_rounds_used"] == 1.0
     assert m["tokens_per_solved"] == 25.0 and m["calls_per_solved"] == 3.0
+
+
+def test_abstain_decides_how_an_undecided_critique_counts():
+    """--abstain: a verifier that checked nothing (read, no verdict, no error) is a wrong
+    prediction by the official protocol and -1 with no-error; an unparsed critique stays
+    wrong either way; coverage counts the items judged at all."""
+    from criticlab.metrics import ABSTAIN, compute_metrics, coverage, processbench
+    from criticlab.types import Critique, Example, Gold, Problem, Result, Solution
+
+    def item(i, gold, crit):
+        return Result(Example(Problem(f"p{i}", "q"), Solution(("a", "b")), gold), crit)
+
+    right, wrong = Gold(None, None, True), Gold(1)
+    undecided = Critique(verdict=None, feedback="no claim checked")
+    results = [item(0, right, undecided), item(1, right, Critique(verdict="correct")),
+               item(2, wrong, Critique(first_error=1, verdict="incorrect")),
+               item(3, wrong, undecided), item(4, right, Critique(parsed=False, raw="?"))]
+    assert ABSTAIN == ("unknown", "no-error")
+    official = processbench(results)
+    assert (official["acc_err"], round(official["acc_cor"], 2)) == (50.0, 33.33)
+    lenient = processbench(results, "no-error")
+    assert (lenient["acc_err"], round(lenient["acc_cor"], 2)) == (50.0, 66.67)
+    assert coverage(results) == 2 / 5
+    m = compute_metrics(results, "no-error")
+    assert m["abstain"] == "no-error" and m["coverage"] == 0.4
+    assert round(m["processbench"]["all"]["acc_cor"], 2) == 66.67

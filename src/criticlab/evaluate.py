@@ -20,7 +20,7 @@ from criticlab.critics.base import Critic
 from criticlab.engines import Engines, EngineSpec
 from criticlab.errors import ConfigError, InputError
 from criticlab.jobs import Executor, Job, Ticker, Work, keep_good, run_job, write_jsonl
-from criticlab.metrics import compute_metrics, critique_prediction
+from criticlab.metrics import ABSTAIN, compute_metrics, critique_prediction
 from criticlab.types import Example, Result, Usage
 
 
@@ -48,8 +48,13 @@ class EvalConfig:
     timeout: float = 120.0
     structured: bool = False
     """LM critics reply in their JSON schema (decoding constrained by the engine)."""
+    abstain: str = "unknown"
+    """How an undecided critique counts in ProcessBench's F1 (:data:`criticlab.metrics.
+    ABSTAIN`); it changes the metrics only, so a finished run may be re-scored with another."""
 
     def __post_init__(self) -> None:
+        if self.abstain not in ABSTAIN:
+            raise ConfigError(f"--abstain must be one of: {', '.join(ABSTAIN)}")
         for name in ("samples", "concurrency", "max_tokens"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
@@ -179,7 +184,7 @@ class EvalJob(Job):
         self.results = [Result.from_dict(done[ex.problem.id]) if ex.problem.id in done
                         else Result(ex, None, failed[ex.problem.id])
                         for ex in items if ex.problem.id in done or ex.problem.id in failed]
-        metrics = compute_metrics(self.results)
+        metrics = compute_metrics(self.results, self.config.abstain)
         metrics.update({"benchmark": self.config.benchmark, "critic": self.config.critic,
                         "model": self.config.model})
         write_jsonl(self.config.out / "results.jsonl", (r.to_dict() for r in self.results))

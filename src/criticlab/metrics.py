@@ -13,11 +13,33 @@ from typing import Any
 
 from criticlab.types import Critique, Result, Usage
 
+ABSTAIN = ("unknown", "no-error")
+"""How an undecided critique counts in ProcessBench's F1 (``--abstain``): ``unknown`` (the
+official protocol: a wrong prediction) or ``no-error`` (as -1, what a verifier that found no
+certain error means)."""
 
-def prediction(r: Result) -> int | None:
+
+def prediction(r: Result, abstain: str = "unknown") -> int | None:
     """The critic's answer in ProcessBench's form: the first wrong step's index, -1 for "no
-    error", or ``None`` when there is no usable answer (error, unparsed, or undecided)."""
-    return critique_prediction(r.critique)
+    error", or ``None`` when there is no usable answer (error, unparsed, or undecided). With
+    ``abstain="no-error"`` an undecided critique (read, but neither a verdict nor an error:
+    a verifier that could check nothing) is -1; an unparsed one stays ``None``."""
+    pred = critique_prediction(r.critique)
+    if pred is None and abstain == "no-error" and abstained(r.critique):
+        return -1
+    return pred
+
+
+def abstained(c: Critique | None) -> bool:
+    """A critique that was read but decides nothing: no verdict and no first error."""
+    return c is not None and c.parsed and c.verdict is None and c.first_error is None
+
+
+def coverage(results: Sequence[Result]) -> float:
+    """Share of items the critic judged at all (a verdict or a first error), whatever
+    ``--abstain`` says: how much of a benchmark a verifier can speak to."""
+    return (sum(1 for r in results if critique_prediction(r.critique) is not None)
+            / len(results)) if results else 0.0
 
 
 def critique_prediction(c: Critique | None) -> int | None:
@@ -49,10 +71,12 @@ def _pct(k: int, n: int) -> float:
     return 100.0 * k / n if n else 0.0
 
 
-def processbench(results: Sequence[Result]) -> dict[str, Any]:
+def processbench(results: Sequence[Result], abstain: str = "unknown") -> dict[str, Any]:
     """acc_err (% of erroneous items whose prediction is exactly the label), acc_cor (% of
-    correct items predicted -1) and their harmonic mean F1, over the items with a label."""
-    labelled = [(gold_index(r), prediction(r)) for r in results if gold_index(r) is not None]
+    correct items predicted -1) and their harmonic mean F1, over the items with a label;
+    undecided critiques count as ``abstain`` says (:data:`ABSTAIN`)."""
+    labelled = [(gold_index(r), prediction(r, abstain)) for r in results
+                if gold_index(r) is not None]
     err = [(g, p) for g, p in labelled if g is not None and g >= 0]
     cor = [(g, p) for g, p in labelled if g == -1]
     acc_err = _pct(sum(1 for g, p in err if p == g), len(err))
@@ -67,13 +91,14 @@ def subset_of(r: Result) -> str:
     return str(r.example.problem.metadata.get("subset", "all"))
 
 
-def processbench_table(results: Sequence[Result]) -> dict[str, dict[str, Any]]:
+def processbench_table(results: Sequence[Result],
+                       abstain: str = "unknown") -> dict[str, dict[str, Any]]:
     """``processbench`` per subset (in order of first appearance) plus ``average``: the plain
     mean of the subsets' F1, ProcessBench's headline number."""
     subsets: dict[str, list[Result]] = {}
     for r in results:
         subsets.setdefault(subset_of(r), []).append(r)
-    table = {name: processbench(rs) for name, rs in subsets.items()}
+    table = {name: processbench(rs, abstain) for name, rs in subsets.items()}
     f1s = [row["f1"] for row in table.values() if row["n"]]
     table["average"] = {"f1": sum(f1s) / len(f1s) if f1s else 0.0}
     return table
@@ -212,15 +237,18 @@ def parse_failure_rate(results: Sequence[Result]) -> float:
     return sum(1 for c in crits if not c.parsed) / len(crits) if crits else 0.0
 
 
-def compute_metrics(results: Sequence[Result]) -> dict[str, Any]:
-    """Every metric that applies to these results, as a JSON-ready dict (``metrics.json``)."""
+def compute_metrics(results: Sequence[Result], abstain: str = "unknown") -> dict[str, Any]:
+    """Every metric that applies to these results, as a JSON-ready dict (``metrics.json``);
+    ``abstain`` decides how undecided critiques count in ProcessBench's F1."""
     usage = sum((r.critique.usage for r in results if r.critique is not None), Usage())
     has_gold = any(gold_index(r) is not None for r in results)
     return {
         "n": len(results),
         "errors": sum(1 for r in results if r.error is not None),
         "parse_failure_rate": parse_failure_rate(results),
-        "processbench": processbench_table(results) if has_gold else None,
+        "coverage": coverage(results),
+        "abstain": abstain,
+        "processbench": processbench_table(results, abstain) if has_gold else None,
         "judgment": judgment(results) if has_gold else None,
         "calibration": calibration(results),
         "steps": step_scores(results),

@@ -56,6 +56,10 @@ def eval_cmd(
     address: AddressOpt = None,
     workers: WorkersOpt = 2,
     structured: StructuredOpt = False,
+    abstain: Annotated[str, typer.Option(
+        help="How a critique that decides nothing (a verifier that checked no claim) counts "
+             "in ProcessBench's F1: unknown (a wrong prediction, the official protocol) or "
+             "no-error.")] = "unknown",
 ) -> None:
     """Evaluate a critic on a benchmark: official metrics, resumable, into a run directory."""
     run_on = make_executor(executor, address, workers)
@@ -68,7 +72,7 @@ def eval_cmd(
         benchmark=benchmark, out=out_dir or Path("runs") / slug(name), critic=critic,
         model=model, base_url=base_url, samples=samples, limit=limit, concurrency=concurrency,
         max_tokens=max_tokens, template=template, threads=threads, timeout=timeout,
-        structured=structured,
+        structured=structured, abstain=abstain,
     )
     with eval_progress(err) as on_progress:
         run = evaluate(config, progress=on_progress, executor=run_on)

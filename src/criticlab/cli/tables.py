@@ -103,8 +103,8 @@ def _fmt(v: Any, pct: bool = True) -> str:
 
 
 def metrics_table(metrics: dict[str, Any], title: str = "") -> Table:
-    """ProcessBench per subset (acc_err, acc_cor, F1) and its average, judgment scores, and
-    the parse-failure rate on its own line."""
+    """ProcessBench per subset (acc_err, acc_cor, F1) and its average, judgment scores, the
+    parse-failure rate and the share of items judged at all, each on its own line."""
     table = Table(title=title or None, title_justify="left")
     table.add_column("")
     for col in ("n", "acc_err", "acc_cor", "F1"):
@@ -134,6 +134,9 @@ def metrics_table(metrics: dict[str, Any], title: str = "") -> Table:
     style = "yellow" if rate else None
     table.add_row(Text("parse failures", style=style or ""), "", "", "",
                   Text(f"{100 * rate:.1f}%", style=style or ""))
+    if "coverage" in metrics:  # items the critic judged at all; how the rest counted in F1
+        table.add_row(f"judged (the rest counted as {metrics.get('abstain', 'unknown')})",
+                      "", "", "", f"{100 * metrics['coverage']:.1f}%")
     if metrics.get("errors"):
         table.add_row(Text("engine errors", style="red"), str(metrics["errors"]), "", "", "")
     return table
