@@ -23,7 +23,9 @@ from tests.plugins import install, own_registry, run  # noqa: F401 (a fixture)
     ("arithmetic", "ArithmeticCritic", "arithmetic"),
     ("code", "CodeCritic", "code"),
     ("constraints", "ConstraintCritic", "constraints"),
-    ("hybrid", "HybridCritic", "hybrid(arithmetic+stepwise)"),
+    ("hybrid", "HybridCritic", "hybrid(arithmetic+symbolic+stepwise)"),
+    ("symbolic", "SymbolicCritic", "symbolic"),
+    ("verifiers", "VerifiersCritic", "verifiers"),
     ("arithmetic,stepwise", "VoteCritic", "vote(arithmetic+stepwise)"),
 ])
 def test_every_named_critic_builds(spec, cls, name):

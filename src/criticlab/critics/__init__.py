@@ -90,6 +90,21 @@ def _arithmetic(arg: str, model: Model, o: CriticOptions) -> Critic:
     return ArithmeticCritic()
 
 
+@register_critic("symbolic", needs_model=False)
+def _symbolic(arg: str, model: Model, o: CriticOptions) -> Critic:
+    from criticlab.critics.symbolic import SymbolicCritic
+
+    return SymbolicCritic()
+
+
+@register_critic("verifiers", needs_model=False)
+def _verifiers(arg: str, model: Model, o: CriticOptions) -> Critic:
+    """The arithmetic and symbolic verifiers together: the earliest certain error wins."""
+    from criticlab.critics.symbolic import VerifiersCritic
+
+    return VerifiersCritic()
+
+
 @register_critic("code", needs_model=False)
 def _code(arg: str, model: Model, o: CriticOptions) -> Critic:
     from criticlab.critics.code import CodeCritic
@@ -116,13 +131,15 @@ def _prm(arg: str, model: ModelFactory, o: CriticOptions) -> Critic:
 
 @register_critic("hybrid", usage="hybrid[:STYLE]", arg="optional")
 def _hybrid(arg: str, model: Model, o: CriticOptions) -> Critic:
-    """The arithmetic verifier first, the LM critic STYLE (``stepwise``) for the rest."""
+    """The arithmetic and symbolic verifiers first, the LM critic STYLE (``stepwise``) for the
+    rest."""
     from criticlab.critics.arithmetic import ArithmeticCritic
     from criticlab.critics.ensemble import HybridCritic
+    from criticlab.critics.symbolic import SymbolicCritic
 
     lm = make_critic(arg or "stepwise", model, samples=o.samples, template=o.template,
                      max_tokens=o.max_tokens, structured=o.structured)
-    return HybridCritic([ArithmeticCritic()], lm)
+    return HybridCritic([ArithmeticCritic(), SymbolicCritic()], lm)
 
 
 def _vote_needs_model(arg: str) -> bool:
