@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from criticlab.critics.arith_parse import Expr, has_operator, parse, render
+from criticlab.critics.arith_parse import Expr, has_operator, parse_readings, render
 from criticlab.critics.arith_text import (
     LABELS,
     LEFT_LINK_WORDS,
@@ -126,11 +126,14 @@ class _ShrinkingMin:
         return min(self.left[self.pivot - lo], self.right[hi - self.pivot])
 
 
+_ARITH_KINDS = frozenset(("num", "pct", "op", "lp", "rp", "eq", "approx", "unit"))
+
+
 def _runs(toks: list[Tok]) -> list[tuple[int, int]]:
     """Maximal [start, end) spans of arithmetic tokens; a newline continues a run only when an
     equation goes on across it ("x = 3 + 4 \\n = 7")."""
     spans: list[tuple[int, int]] = []
-    arith = ("num", "pct", "op", "lp", "rp", "eq", "approx", "unit")
+    arith = _ARITH_KINDS
     i = 0
     n = len(toks)
     while i < n:
@@ -161,12 +164,23 @@ def extract_claims(text: str) -> list[Claim]:
     """Every "expression = value" claim in ``text`` that the extractor can read with
     confidence, in order. The left side always contains an operator ("1 hour = 60 minutes"
     is not a claim). GSM8K calculator annotations ``<<expr=value>>`` are included."""
+    if _RELATION.search(text) is None:
+        return []  # no "=" or "≈" (nor what normalize turns into one): no claim
     claims: list[Claim] = []
-    for m in re.finditer(r"<<([^<>]*)>>", text):
-        for c in _claims_in(m.group(1)):
-            claims.append(Claim(c.left, c.relation, c.right, c.then_number, "annotation"))
-    claims.extend(_claims_in(re.sub(r"<<[^<>]*>>", " ", text)))
+    if "<<" in text:
+        for m in _ANNOTATION.finditer(text):
+            for c in _claims_in(m.group(1)):
+                claims.append(Claim(c.left, c.relation, c.right, c.then_number, "annotation"))
+        text = _ANNOTATION_ALL.sub(" ", text)
+    claims.extend(_claims_in(text))
     return claims
+
+
+_ANNOTATION = re.compile(r"<<([^<>]*)>>")
+_ANNOTATION_ALL = re.compile(r"<<[^<>]*>>")
+# every character or LaTeX command that normalize() turns into "=" or "≈" (the only relations
+# a claim has): a text with none of them has no claim, and is not normalised or tokenized
+_RELATION = re.compile(r"[=≈＝≃≒~]|\\(?:approx|sim|thickapprox|doteq)")
 
 
 def _claims_in(text: str) -> list[Claim]:
@@ -217,18 +231,17 @@ def _side(seg: list[Tok], k: int, n: int, toks: list[Tok], a: int, b: int) -> Si
         if _cut_on_right(body, toks, b):
             return None
         units |= _trailing_words(toks, b)
-    e = parse(body)
+    e, alt = parse_readings(body)
     if e is None and k == n - 1:
         # "= 0.20 (20 cents)": a parenthesised restatement after the value
         for i in range(1, len(body)):
             if body[i].kind == "lp" and not body[i].glued and body[i - 1].kind in ("num", "pct"):
                 body = body[:i]
-                e = parse(body)
+                e, alt = parse_readings(body)
                 break
     if e is None:
         return None
-    alt = parse(body, fractions=False)
-    return Side(e, render(e), units, None if alt == e else alt)
+    return Side(e, render(e), units, alt)
 
 
 _CONNECTIVES = word_set(

@@ -49,13 +49,17 @@ class _Parser:
     unary := "-" unary | "+" unary | power ; power := postfix ("^" unary)? ;
     postfix := atom "%"* ; atom := NUM | "(" expr ")"."""
 
+    __slots__ = ("fractions", "glued_fraction_read", "i", "n", "toks")
+
     def __init__(self, toks: list[Tok], fractions: bool) -> None:
         self.toks = toks
+        self.n = len(toks)
         self.i = 0
         self.fractions = fractions
+        self.glued_fraction_read = False  # whether a tight "3/4" was read as one number
 
     def peek(self) -> Tok | None:
-        return self.toks[self.i] if self.i < len(self.toks) else None
+        return self.toks[self.i] if self.i < self.n else None
 
     def take(self) -> Tok:
         t = self.toks[self.i]
@@ -64,19 +68,22 @@ class _Parser:
 
     def expr(self) -> Expr:
         left = self.term()
-        while (t := self.peek()) is not None and t.kind == "op" and t.text in "+-":
-            self.take()
+        toks, n = self.toks, self.n
+        while self.i < n and (t := toks[self.i]).kind == "op" and t.text in "+-":
+            self.i += 1
             left = Bin(t.text, left, self.term())
         return left
 
     def term(self) -> Expr:
         left = self.unary()
-        while (t := self.peek()) is not None and t.kind == "op" and t.text in ("*", "/", "of"):
-            self.take()
+        toks, n = self.toks, self.n
+        while self.i < n and (t := toks[self.i]).kind == "op" and t.text in ("*", "/", "of"):
+            self.i += 1
             if t.text == "/" and self.fractions and self._glued_fraction(t):
                 a, _, b = self.take(), self.take(), self.take()
                 assert a.value is not None and b.value is not None
                 left = Bin("/", left, Bin("/", Num(a.value, 0, a.text), Num(b.value, 0, b.text)))
+                self.glued_fraction_read = True
                 continue
             left = Bin(t.text, left, self.unary())
         return left
@@ -92,45 +99,47 @@ class _Parser:
                 and not (len(nxt) > 3 and nxt[3].kind in ("op", "pct") and nxt[3].text == "^"))
 
     def unary(self) -> Expr:
-        t = self.peek()
+        i = self.i
+        t = self.toks[i] if i < self.n else None
         if t is not None and t.kind == "op" and t.text in "+-":
-            nxt = self.toks[self.i + 1] if self.i + 1 < len(self.toks) else None
+            nxt = self.toks[i + 1] if i + 1 < self.n else None
             # after an operator only a minus glued to a number: "5 * -3", not "1 *+1"
-            if self.i > 0 and (t.text == "+" or nxt is None or not nxt.glued):
+            if i > 0 and (t.text == "+" or nxt is None or not nxt.glued):
                 raise ValueError("operator after operator")
-            self.take()
+            self.i = i + 1
             arg = self.unary()
             return Neg(arg) if t.text == "-" else arg
         return self.power()
 
     def power(self) -> Expr:
         base = self.postfix()
-        t = self.peek()
-        if t is not None and t.kind == "op" and t.text == "^":
-            self.take()
+        i = self.i
+        if i < self.n and (t := self.toks[i]).kind == "op" and t.text == "^":
+            self.i = i + 1
             return Bin("^", base, self.unary())
         return base
 
     def postfix(self) -> Expr:
         e = self.atom()
-        while (t := self.peek()) is not None and t.kind == "pct":
-            self.take()
+        toks, n = self.toks, self.n
+        while self.i < n and toks[self.i].kind == "pct":
+            self.i += 1
             e = Pct(e)
         return e
 
     def atom(self) -> Expr:
-        t = self.peek()
-        if t is None:
+        i = self.i
+        if i >= self.n:
             raise ValueError("unexpected end")
-        self.take()
+        t = self.toks[i]
+        self.i = i + 1
         if t.kind == "num" and t.value is not None:
             return Num(t.value, t.decimals, t.text)
         if t.kind == "lp":
             e = self.expr()
-            close = self.peek()
-            if close is None or close.kind != "rp":
+            if self.i >= self.n or self.toks[self.i].kind != "rp":
                 raise ValueError("unbalanced parenthesis")
-            self.take()
+            self.i += 1
             return e
         raise ValueError(f"unexpected {t.text!r}")
 
@@ -139,14 +148,29 @@ def parse(toks: list[Tok], fractions: bool = True) -> Expr | None:
     """Parse a whole token list as one expression, or ``None``. With ``fractions`` a tight
     "3/4" after a spaced division is one number ("60 / 3/4" = 80), else "/" is plainly
     left-associative (60 / 3 / 4 = 5)."""
+    return _parse(toks, fractions)[0]
+
+
+def parse_readings(toks: list[Tok]) -> tuple[Expr | None, Expr | None]:
+    """``parse(toks)`` and, where it differs, ``parse(toks, fractions=False)`` (else ``None``).
+    The second parse is run only when the first read a tight fraction: otherwise both took the
+    same steps and are equal."""
+    e, glued = _parse(toks, True)
+    if e is None or not glued:
+        return e, None
+    alt = _parse(toks, False)[0]
+    return e, None if alt == e else alt
+
+
+def _parse(toks: list[Tok], fractions: bool) -> tuple[Expr | None, bool]:
     if not toks:
-        return None
+        return None, False
     p = _Parser(toks, fractions)
     try:
         e = p.expr()
     except (ValueError, RecursionError):
-        return None
-    return e if p.i == len(toks) else None
+        return None, False
+    return (e if p.i == len(toks) else None), p.glued_fraction_read
 
 
 def evaluate(e: Expr, percent: bool = True) -> Fraction | None:
@@ -198,7 +222,9 @@ def interval(e: Expr, percent: bool = True, rounded_from: int = 3
 
 def _interval(e: Expr, percent: bool, rf: int) -> tuple[Fraction, Fraction]:
     if isinstance(e, Num):
-        h = Fraction(1, 2 * 10**e.decimals) if e.decimals >= rf else Fraction(0)
+        if e.decimals < rf:
+            return e.value, e.value  # exact as written
+        h = Fraction(1, 2 * 10**e.decimals)
         return e.value - h, e.value + h
     if isinstance(e, Neg):
         lo, hi = _interval(e.arg, percent, rf)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 POISON = "¤"  # stands for anything the extractor must not read across
 MAX_NUMBER_CHARS = 300  # a longer number is not a quantity a person wrote: a poison token
@@ -63,12 +64,16 @@ def _brace_pairs(s: str) -> dict[int, int]:
     """The index of the "}" that closes each "{" of ``s`` that is closed, in one pass."""
     pairs: dict[int, int] = {}
     opened: list[int] = []
-    for j, c in enumerate(s):
-        if c == "{":
+    for m in _BRACE.finditer(s):  # only the braces, not every character
+        j = m.start()
+        if m.group() == "{":
             opened.append(j)
-        elif c == "}" and opened:
+        elif opened:
             pairs[opened.pop()] = j
     return pairs
+
+
+_BRACE = re.compile(r"[{}]")
 
 
 def _read_group(s: str, i: int, pairs: dict[int, int]) -> tuple[str, int] | None:
@@ -87,8 +92,10 @@ def _read_group(s: str, i: int, pairs: dict[int, int]) -> tuple[str, int] | None
 def _replace_commands(s: str, pattern: re.Pattern[str], nargs: int, fmt: str) -> str:
     out = []
     pos = 0
-    pairs = _brace_pairs(s) if "{" in s else {}
+    pairs: dict[int, int] | None = None  # read at the first command only
     while (m := pattern.search(s, pos)) is not None:
+        if pairs is None:
+            pairs = _brace_pairs(s) if "{" in s else {}
         args = []
         i = m.end()
         for _ in range(nargs):
@@ -135,57 +142,121 @@ def _mixed_latex(m: re.Match[str]) -> str:
     return f"({w}+{a}/{b})" if int(a) < int(b) else POISON
 
 
+# normalize's patterns, compiled once; each is tried only when a character it needs is in the
+# text (a pattern that cannot match leaves the text as it is, so the guards change nothing)
+_INLINE_MATH = re.compile(r"\\[()]")
+_LEFT = re.compile(r"(?<!\s)\s*+\\left(?![A-Za-z])")
+_DISPLAY_MATH = re.compile(r"\\[\[\]]")
+_OVERLINE = re.compile(
+    r"(?:\.|(?<![\s.]))\s*+\\(?:overline|bar|dot|dots|ldots|cdots|vdots)(?![A-Za-z])")
+_THIN_THOUSANDS = re.compile(r"(?<=\d)\\[,!;: ](?=\d{3}\b)")
+_LATEX_SPACES = re.compile(r"\\[,;:! ]")  # what both _THIN_THOUSANDS and _LATEX_SPACE need
+_LATEX_SPACE = re.compile(r"\\[,;:! ]|~(?=\\)")
+_DEGREES = re.compile(r"\^\s*+(?:\{\s*+)?\\circ\s*+\}?")
+_ENVIRONMENT = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}")
+_MIXED_LATEX = re.compile(r"(?<![\d.])(\d+)\\[dt]?frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}")
+_SUBSCRIPT = re.compile(r"_\{([^{}]*)\}")
+_COMMAND = re.compile(r"\\([A-Za-z]+)")
+_ESCAPE = re.compile(r"\\.")
+_BULLET = re.compile(r"(?m)^[ \t]*(?:[-*•]|\d+[.)])[ \t]+")
+_BOLD = re.compile(r"\*\*")
+_TIMES_X = re.compile(r"(?<=\d)[ \t]*[xX][ \t]*(?=\d)")
+_RANGE = re.compile(r"(?<=\d)–(?=\d)")
+_HYPHEN_WORD = re.compile(r"(?<=\d)-(?=[A-Za-z])")
+_ARROW = re.compile(r"[=≈]\s*+>|(?<!-)-++>|<-++|<=|>=|=<|!=")
+_TILDE_EQ = re.compile(r"~\s*=|=\s*~|≈\s*=|=\s*≈")
+_TILDE = re.compile(r"~(?=\s*[\d.(-])")
+_ELLIPSIS = re.compile(r"\.{3,}")
+# every _UNICODE key is one character and no replacement holds a key, so one str.translate
+# does what a str.replace per key did
+_UNICODE_TABLE = str.maketrans(_UNICODE)
+_VULGAR_MIXED = {k: (re.compile(rf"(\d)\s*{k}"), rf"(\1+{v})") for k, v in _VULGAR.items()}
+_CURRENCY_CHARS = frozenset(_CURRENCY_WORD)
+
+
+def _currency(m: re.Match[str]) -> str:
+    return f" {m.group(2)} {_CURRENCY_WORD[m.group(1)]} "
+
+
 def normalize(text: str) -> str:
     """Rewrite LaTeX, Unicode operators, currency and markdown into the plain notation the
     tokenizer reads ("\\frac{1}{3} \\times 18" -> "((1)/(3)) * 18"). Commands it does not know
     become a poison mark, so nothing is claimed across them."""
     s = text.replace("\r", "\n")
-    s = re.sub(r"\\[()]", " ", s)  # inline math
-    s = re.sub(r"(?<!\s)\s*+\\left(?![A-Za-z])", "", s)  # "f \left(" is "f(": a function
-    s = re.sub(r"\\[\[\]]", "\n", s)  # display math: a line of its own
-    s = re.sub(r"(?:\.|(?<![\s.]))\s*+\\(?:overline|bar|dot|dots|ldots|cdots|vdots)(?![A-Za-z])",
-               POISON, s)
-    s = s.replace("\\$", "$").replace("\\%", "%").replace("{,}", ",").replace("\\&", " and ")
-    s = re.sub(r"(?<=\d)\\[,!;: ](?=\d{3}\b)", "", s)  # 1\,000 thousands separator
-    s = re.sub(r"\\[,;:! ]|~(?=\\)", " ", s)
-    s = s.replace("\\\\", "\n").replace("&", " ")
-    s = re.sub(r"\^\s*+(?:\{\s*+)?\\circ\s*+\}?", " degrees ", s)
-    s = re.sub(r"\\(?:begin|end)\s*\{[^{}]*\}", " ", s)
-    s = re.sub(r"(?<![\d.])(\d+)\\[dt]?frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}",
-               _mixed_latex, s)  # 3\frac{4}{5} is a mixed number
-    s = _replace_commands(s, _FRAC, 2, "(({0})/({1}))")
-    s = _replace_commands(s, _UNWRAP, 1, " {0} ")
-    s = re.sub(r"_\{([^{}]*)\}", r"_\1", s)
-    s = re.sub(r"\\([A-Za-z]+)", _latex_command, s)
-    s = re.sub(r"\\.", " ", s)
-    s = _CURRENCY.sub(lambda m: f" {m.group(2)} {_CURRENCY_WORD[m.group(1)]} ", s)
-    for k, v in _UNICODE.items():
-        s = s.replace(k, v)
-    for k, v in _VULGAR.items():
-        s = re.sub(rf"(\d)\s*{k}", rf"(\1+{v})", s)
-        s = s.replace(k, f"({v})")
-    s = re.sub(r"(?m)^[ \t]*(?:[-*•]|\d+[.)])[ \t]+", " ", s)  # bullets and list numbers
-    s = re.sub(r"\*\*", _markdown_star, s)
-    s = re.sub(r"(?<=\d)[ \t]*[xX][ \t]*(?=\d)", " * ", s)  # 60x60, 60 x 60
-    s = re.sub(r"(?<=\d)–(?=\d)", POISON, s)  # 5–10 is a range
-    s = s.replace("–", "-")
-    s = re.sub(r"(?<=\d)-(?=[A-Za-z])", " ", s)  # 3-pound bag
-    s = re.sub(r"[=≈]\s*+>|(?<!-)-++>|<-++|<=|>=|=<|!=", " ; ", s)
-    s = re.sub(r"~\s*=|=\s*~|≈\s*=|=\s*≈", " ≈ ", s)
-    s = re.sub(r"~(?=\s*[\d.(-])", " ≈ ", s)
-    s = re.sub(r"\.{3,}", POISON, s)
+    if "\\" in s:
+        if "\\(" in s or "\\)" in s:
+            s = _INLINE_MATH.sub(" ", s)  # inline math
+        if "\\left" in s:
+            s = _LEFT.sub("", s)  # "f \left(" is "f(": a function
+        if "\\[" in s or "\\]" in s:
+            s = _DISPLAY_MATH.sub("\n", s)  # display math: a line of its own
+        if "\\overline" in s or "\\bar" in s or "\\dot" in s or "dots" in s:
+            s = _OVERLINE.sub(POISON, s)
+        s = s.replace("\\$", "$").replace("\\%", "%")
+    s = s.replace("{,}", ",")
+    if "\\" in s:
+        s = s.replace("\\&", " and ")
+        if _LATEX_SPACES.search(s) is not None:
+            s = _THIN_THOUSANDS.sub("", s)  # 1\,000 thousands separator
+            s = _LATEX_SPACE.sub(" ", s)
+        elif "~" in s:
+            s = _LATEX_SPACE.sub(" ", s)
+        s = s.replace("\\\\", "\n")
+    s = s.replace("&", " ")
+    if "\\" in s:
+        if "\\circ" in s:
+            s = _DEGREES.sub(" degrees ", s)
+        if "\\begin" in s or "\\end" in s:
+            s = _ENVIRONMENT.sub(" ", s)
+        if "frac" in s:
+            s = _MIXED_LATEX.sub(_mixed_latex, s)  # 3\frac{4}{5} is a mixed number
+            s = _replace_commands(s, _FRAC, 2, "(({0})/({1}))")
+        s = _replace_commands(s, _UNWRAP, 1, " {0} ")
+    if "_{" in s:
+        s = _SUBSCRIPT.sub(r"_\1", s)
+    if "\\" in s:
+        s = _COMMAND.sub(_latex_command, s)
+        s = _ESCAPE.sub(" ", s)
+    if not _CURRENCY_CHARS.isdisjoint(s):
+        s = _CURRENCY.sub(_currency, s)
+    s = s.translate(_UNICODE_TABLE)
+    for k, (pattern, repl) in _VULGAR_MIXED.items():
+        if k in s:
+            s = pattern.sub(repl, s)
+            s = s.replace(k, f"({_VULGAR[k]})")
+    s = _BULLET.sub(" ", s)  # bullets and list numbers
+    if "**" in s:
+        s = _BOLD.sub(_markdown_star, s)
+    s = _TIMES_X.sub(" * ", s)  # 60x60, 60 x 60
+    if "–" in s:
+        s = _RANGE.sub(POISON, s)  # 5–10 is a range
+        s = s.replace("–", "-")
+    if "-" in s:
+        s = _HYPHEN_WORD.sub(" ", s)  # 3-pound bag
+    if "<" in s or ">" in s or "!" in s:
+        s = _ARROW.sub(" ; ", s)
+    if "~" in s or "≈" in s:
+        s = _TILDE_EQ.sub(" ≈ ", s)
+        if "~" in s:
+            s = _TILDE.sub(" ≈ ", s)
+    if "..." in s:
+        s = _ELLIPSIS.sub(POISON, s)
     return s
 
 
 # -- tokens -----------------------------------------------------------------------------------
 
+# Alternatives that can start on the same character keep their order (poison and punct, the
+# digit ones, punct last); "word" comes first as the commonest. The spaces after a token are
+# read with it ("[ \t]*" outside the groups, so a token's own span excludes them): a "space"
+# token is only ever the text's leading blanks, and there is one match per token, not two.
 _TOKEN = re.compile(
     r"""
-    (?P<poison>¤)
+    (?:(?P<word>[A-Za-z_][\w']*)
+   |(?P<poison>¤)
    |(?P<clock>\d+(?::\d+)+)
    |(?P<mixed>(?<![\d.,/])\d+[ ]+(?:and[ ]+)?\d+/\d+(?![\d./]))
    |(?P<num>(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)
-   |(?P<word>[A-Za-z_][\w']*)
    |(?P<pow>\^)
    |(?P<op>[-+*/])
    |(?P<pct>%)
@@ -195,10 +266,12 @@ _TOKEN = re.compile(
    |(?P<approx>≈)
    |(?P<nl>\n)
    |(?P<space>[ \t]+)
-   |(?P<punct>.)
+   |(?P<punct>.))[ \t]*
     """,
     re.VERBOSE,
 )
+_PLAIN_KINDS = frozenset(("word", "punct", "op", "lp", "rp", "pct", "nl", "approx", "poison"))
+_MIXED_PARTS = re.compile(r"[ /]")
 
 
 def word_set(text: str) -> frozenset[str]:
@@ -212,6 +285,8 @@ GLUED_UNITS = word_set(
 _ORDINAL = word_set("st nd rd th am pm")
 _OP_WORDS = {"times": "*", "x": "*", "plus": "+", "minus": "-"}
 _OP_WORD_PAIRS = {("multiplied", "by"): "*", ("divided", "by"): "/"}
+# the only lowercased words _classify_words may turn into an operator
+_OP_TRIGGERS = frozenset(_OP_WORDS) | {"of"} | {w for w, _ in _OP_WORD_PAIRS}
 NOT_UNITS = word_set(
     "is are was were be been being and or so then thus hence therefore which that this "
     "these those we he she it they i you if but because since as to the a an for with by "
@@ -235,7 +310,7 @@ LABELS = word_set(
 RIGHT_LINK_WORDS = word_set("times plus minus over divided multiplied squared cubed to percent")
 
 
-@dataclass
+@dataclass(slots=True)
 class Tok:
     kind: str  # num pct op lp rp eq approx word unit punct nl poison
     text: str
@@ -246,108 +321,129 @@ class Tok:
     glued: bool = False  # no space between this token and the previous one
 
 
-def _num_token(text: str, start: int, end: int) -> Tok:
+@lru_cache(maxsize=4096)
+def _number(text: str) -> tuple[Fraction, int]:
+    """The exact value of a number as written ("1,250.50") and its count of decimals; cached
+    (numbers repeat, and the text is at most MAX_NUMBER_CHARS long)."""
     digits = text.replace(",", "")
-    decimals = len(digits.split(".")[1]) if "." in digits else 0
-    return Tok("num", text, start, end, Fraction(digits), decimals)
+    if "." not in digits:
+        return Fraction(int(digits)), 0
+    whole, frac = digits.split(".")
+    return Fraction(int(whole + frac), 10 ** len(frac)), len(frac)
+
+
+def _num_token(text: str, start: int, end: int, glued: bool = False) -> Tok:
+    value, decimals = _number(text)
+    return Tok("num", text, start, end, value, decimals, glued)
 
 
 def tokenize(s: str) -> list[Tok]:
     """Tokenize normalised text (see :func:`normalize`) and classify its words."""
     toks: list[Tok] = []
+    append = toks.append
     prev_end = -1
+    plain = _PLAIN_KINDS
     for m in _TOKEN.finditer(s):
         kind = m.lastgroup or "punct"
-        text, a, b = m.group(), m.start(), m.end()
+        a, b = m.span(kind)
+        glued = a == prev_end
+        if kind in plain:
+            prev_end = b
+            append(Tok(kind, s[a:b], a, b, None, 0, glued))
+            continue
         if kind == "space":
             continue
-        glued = a == prev_end
         prev_end = b
+        text = s[a:b]
         if kind == "num" and ((len(text) > 1 and text[0] == "0" and text[1].isdigit())
                               or len(text) > MAX_NUMBER_CHARS):
-            tok = Tok("poison", text, a, b)  # 0900: a clock time or a code; or absurdly long
+            # 0900: a clock time or a code; or absurdly long
+            append(Tok("poison", text, a, b, None, 0, glued))
         elif kind == "num":
-            tok = _num_token(text, a, b)
-        elif kind == "mixed" and max(map(len, re.split(r"[ /]", text))) > MAX_NUMBER_CHARS:
-            tok = Tok("poison", text, a, b)  # absurdly long: int() of it costs quadratic time
+            append(_num_token(text, a, b, glued))
+        elif kind == "mixed" and max(map(len, _MIXED_PARTS.split(text))) > MAX_NUMBER_CHARS:
+            # absurdly long: int() of it costs quadratic time
+            append(Tok("poison", text, a, b, None, 0, glued))
         elif kind == "mixed":
             whole, frac = text.split()[0], text.split()[-1]
             n, d = frac.split("/")
             if int(d) == 0 or int(n) >= int(d):
-                toks.append(_num_token(whole, a, a + len(whole)))
-                tok = Tok("poison", frac, b - len(frac), b)
+                append(_num_token(whole, a, a + len(whole)))
+                append(Tok("poison", frac, b - len(frac), b, None, 0, glued))
             else:
-                tok = Tok("num", f"{whole} {frac}", a, b, int(whole) + Fraction(int(n), int(d)))
+                append(Tok("num", f"{whole} {frac}", a, b, int(whole) + Fraction(int(n), int(d)),
+                           0, glued))
         elif kind == "clock":
-            tok = Tok("poison", text, a, b)
+            append(Tok("poison", text, a, b, None, 0, glued))
         elif kind == "eq":
-            tok = Tok("eq", "=", a, b)
-        elif kind == "pow":
-            tok = Tok("op", "^", a, b)
-        else:
-            tok = Tok(kind, text, a, b)
-        tok.glued = glued
-        toks.append(tok)
+            append(Tok("eq", "=", a, b, None, 0, glued))
+        else:  # pow
+            append(Tok("op", "^", a, b, None, 0, glued))
     return _classify_words(_poison_calls(_drop_word_groups(_fix_glue(toks))))
 
 
 def _poison_calls(toks: list[Tok]) -> list[Tok]:
     """"f(3)", "f (3)" and "(1/4)x" are a function and a variable, not arithmetic."""
     for i in range(1, len(toks)):
-        a, b = toks[i - 1], toks[i]
-        call = a.kind == "word" and b.kind == "lp" and (b.glued or len(a.text) == 1)
-        if call or (b.glued and a.kind == "rp" and b.kind == "word"):
-            toks[i - 1 if a.kind == "word" else i] = Tok("poison", a.text + b.text, a.start, b.end)
+        b = toks[i]
+        if b.kind == "lp":
+            a = toks[i - 1]
+            if a.kind == "word" and (b.glued or len(a.text) == 1):
+                toks[i - 1] = Tok("poison", a.text + b.text, a.start, b.end)
+        elif b.kind == "word" and b.glued:
+            a = toks[i - 1]
+            if a.kind == "rp":
+                toks[i] = Tok("poison", a.text + b.text, a.start, b.end)
     return toks
 
 
 def _fix_glue(toks: list[Tok]) -> list[Tok]:
     out: list[Tok] = []
+    append = out.append
     for t in toks:
-        prev = out[-1] if out else None
-        if prev is not None and prev.kind == "num" and t.glued:
-            low = t.text.lower()
-            if t.kind == "word":
-                if low in _ORDINAL:
-                    out[-1] = Tok("poison", prev.text + t.text, prev.start, t.end)
-                    continue
-                if t.text not in GLUED_UNITS:
-                    out[-1] = Tok("poison", prev.text + t.text, prev.start, t.end)
-                    continue
-            elif t.text == "!" or t.kind == "num":
-                out[-1] = Tok("poison", prev.text + t.text, prev.start, t.end)
+        kind = t.kind
+        if out:
+            prev = out[-1]
+            pk = prev.kind
+            if t.glued:
+                if pk == "num":
+                    if kind == "word":
+                        if t.text.lower() in _ORDINAL or t.text not in GLUED_UNITS:
+                            out[-1] = Tok("poison", prev.text + t.text, prev.start, t.end)
+                            continue
+                    elif t.text == "!" or kind == "num":
+                        out[-1] = Tok("poison", prev.text + t.text, prev.start, t.end)
+                        continue
+                    elif kind == "lp":  # 2(3 + 4): implicit product
+                        append(Tok("op", "*", t.start, t.start))
+                elif pk == "rp" and (kind == "lp" or kind == "num"):
+                    append(Tok("op", "*", t.start, t.start))
+            if kind == "word" and pk == "num" and t.text.lower() in ("percent", "pct"):
+                append(Tok("pct", "%", t.start, t.end))
                 continue
-            elif t.kind == "lp":  # 2(3 + 4): implicit product
-                out.append(Tok("op", "*", t.start, t.start))
-        if prev is not None and prev.kind == "rp" and t.kind in ("lp", "num") and t.glued:
-            out.append(Tok("op", "*", t.start, t.start))
-        if t.kind == "word" and t.text.lower() in ("percent", "pct") and prev is not None and (
-            prev.kind == "num"
-        ):
-            out.append(Tok("pct", "%", t.start, t.end))
-            continue
-        if t.kind == "word" and any(c.isdigit() for c in t.text):
+        # a letter is never a digit: only a word with "_" or "'" or a digit is looked into
+        if kind == "word" and not t.text.isalpha() and any(c.isdigit() for c in t.text):
             t = Tok("poison", t.text, t.start, t.end)
-        out.append(t)
+        append(t)
     return out
 
 
 def _drop_word_groups(toks: list[Tok]) -> list[Tok]:
     """Remove parenthesised asides made only of words: "4 hours (travel time) + 6 hours"."""
+    n = len(toks)
     out: list[Tok] = []
-    i = 0
-    while i < len(toks):
-        t = toks[i]
-        if t.kind == "lp":
-            j = i + 1
-            while j < len(toks) and (toks[j].kind == "word" or (
-                toks[j].kind == "punct" and toks[j].text in ",'\"-")):
-                j += 1
-            if j < len(toks) and j > i + 1 and toks[j].kind == "rp":
-                i = j + 1
-                continue
-        out.append(t)
-        i += 1
+    pos = 0  # toks[pos:] is not copied yet; a dropped group holds no other "("
+    for i in [i for i, t in enumerate(toks) if t.kind == "lp"]:
+        j = i + 1
+        while j < n and (toks[j].kind == "word" or (
+            toks[j].kind == "punct" and toks[j].text in ",'\"-")):
+            j += 1
+        if j < n and j > i + 1 and toks[j].kind == "rp":
+            out.extend(toks[pos:i])
+            pos = j + 1
+    if pos == 0:
+        return toks
+    out.extend(toks[pos:])
     return out
 
 
@@ -367,11 +463,14 @@ def _is_value_end(toks: list[Tok], i: int) -> bool:
 
 def _classify_words(toks: list[Tok]) -> list[Tok]:
     n = len(toks)
+    skipped = False
     # operator words between quantities
     for i, t in enumerate(toks):
         if t.kind != "word" or i == 0 or i + 1 >= n:
             continue
         low = t.text.lower()
+        if low not in _OP_TRIGGERS:
+            continue
         nxt = toks[i + 1]
         if low in _OP_WORDS and nxt.kind in ("num", "lp") and _is_value_end(toks, i - 1):
             t.kind, t.text = "op", _OP_WORDS[low]
@@ -381,8 +480,10 @@ def _classify_words(toks: list[Tok]) -> list[Tok]:
             "num", "lp") and _is_value_end(toks, i - 1):
             t.kind, t.text = "op", _OP_WORD_PAIRS[(low, nxt.text.lower())]
             nxt.kind, nxt.text = "skip", ""
-    toks = [t for t in toks if t.kind != "skip"]
-    n = len(toks)
+            skipped = True
+    if skipped:
+        toks = [t for t in toks if t.kind != "skip"]
+        n = len(toks)
     # unit words: after a quantity and before an operator, "=" or ")"
     for i, t in enumerate(toks):
         if t.kind not in ("num", "pct", "rp"):

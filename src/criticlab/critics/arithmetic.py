@@ -29,6 +29,7 @@ import logging
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 from criticlab.critics.arith_claims import Claim, Side, extract_claims
 from criticlab.critics.arith_parse import (
@@ -303,19 +304,26 @@ def check_step(text: str, index: int = 0) -> StepVerdict:
     :data:`MAX_STEP_CHARS` is not read: "unknown", with the length and the bound."""
     if len(text) > MAX_STEP_CHARS:
         return StepVerdict(index, "unknown", _too_long(len(text)), None)
+    return StepVerdict(index, *_judge(text))
+
+
+# Rollouts of one prompt share steps (a GRPO group restates the same facts): a step's verdict is
+# a pure function of its text, so the latest ones are kept. At most MAX_STEP_CHARS characters a
+# key, so the cache holds a bounded amount of text.
+@lru_cache(maxsize=2048)
+def _judge(text: str) -> tuple[Verdict, str, float | None]:
     checks = check_claims(text)
     wrong = [c for c in checks if c.ok is False]
     if wrong:
-        return StepVerdict(index, "incorrect", "; ".join(c.message for c in wrong), 0.0)
+        return "incorrect", "; ".join(c.message for c in wrong), 0.0
     held = [c for c in checks if c.ok]
     if held:
-        return StepVerdict(index, "correct",
-                           "checked: " + "; ".join(c.claim.text for c in held), 1.0)
+        return "correct", "checked: " + "; ".join(c.claim.text for c in held), 1.0
     skipped = [c.message for c in checks if c.message]
     why = "no arithmetic claim to check"
     if skipped:
         why += " (" + "; ".join(skipped) + ")"
-    return StepVerdict(index, "unknown", why, None)
+    return "unknown", why, None
 
 
 def _not_decimal(text: str) -> bool:
@@ -342,21 +350,31 @@ def _too_long(n: int) -> str:
 def check_claims(text: str) -> list[ClaimCheck]:
     """Every distinct claim of one step with its check, in order. The cost is linear in
     ``text``, which is read whatever its length (:func:`check_step` bounds it)."""
+    claims = extract_claims(text)
+    if not claims:
+        return []
+    # what the whole step says (rounding, scale, residues) is read only for a step with claims,
+    # and residues only once a claim is wrong
     loose = _CUE.search(text) is not None
     scaled = _SCALE_WORD.search(text) is not None
-    modular = _not_decimal(text)
-    moduli = [int(m) for m in _MODULUS.findall(text)
-              if len(m) <= MAX_NUMBER_CHARS and int(m) > 1]
+    modular: bool | None = None
+    moduli: list[int] = []
     seen: set[tuple[str, str]] = set()
     checks: list[ClaimCheck] = []
-    for c in extract_claims(text):
+    for c in claims:
         key = (c.left.text, c.right.text)
         if key in seen:
             continue
         seen.add(key)
         check = check_claim(c, loose, scaled)
-        if modular and check.ok is False:
-            check = _modular(check, moduli)
+        if check.ok is False:
+            if modular is None:
+                modular = _not_decimal(text)
+                if modular:
+                    moduli = [int(m) for m in _MODULUS.findall(text)
+                              if len(m) <= MAX_NUMBER_CHARS and int(m) > 1]
+            if modular:
+                check = _modular(check, moduli)
         checks.append(check)
     return checks
 
