@@ -33,6 +33,8 @@ def build_slow(arg, model, options):  # type: ignore[no-untyped-def]
 
 
 if __name__ == "__main__":
-    from criticlab.serve.__main__ import main
+    import sys
 
-    main()
+    from criticlab.cli import main
+
+    main(["serve", *sys.argv[1:]])
