@@ -15,6 +15,8 @@ import json
 import sys
 from pathlib import Path
 
+from _verifiers import tally
+
 from criticlab.critics.arithmetic import ArithmeticCritic
 from criticlab.types import Critique, Problem, Solution
 
@@ -45,27 +47,11 @@ def main(argv: list[str] | None = None) -> int:
         return out
 
     critiques = asyncio.run(run_all())
-    n_err = n_cor = flagged = exact = early = late = false_alarms = 0
-    no_claim = 0
-    for r, c in zip(records, critiques, strict=True):
-        label = int(r["label"])
-        if c.verdict is None:
-            no_claim += 1
-        if label >= 0:
-            n_err += 1
-            if c.first_error is not None:
-                flagged += 1
-                exact += c.first_error == label
-                early += c.first_error < label
-                late += c.first_error > label
-                if args.show_flags:
-                    _show(r, c, f"flag (gold {label})")
-        else:
-            n_cor += 1
-            if c.first_error is not None:
-                false_alarms += 1
-                if args.show_false_alarms:
-                    _show(r, c, "FALSE ALARM")
+    t = tally(records, critiques, show_flags=args.show_flags,
+              show_false_alarms=args.show_false_alarms)
+    n_err, n_cor, flagged, exact = t.n_err, t.n_cor, t.flagged, t.exact
+    early, late, false_alarms = t.early, t.late, t.false_alarms
+    no_claim = sum(1 for c in critiques if c.verdict is None)
 
     def pct(a: int, b: int) -> str:
         return f"{100 * a / b:5.1f}%" if b else "    -"
@@ -85,15 +71,6 @@ def main(argv: list[str] | None = None) -> int:
     for name, value, share in rows:
         print(f"  {name:<40} {value:>5}  {share}")
     return 0
-
-
-def _show(record: dict[str, object], c: Critique, tag: str) -> None:
-    assert c.first_error is not None
-    steps = record["steps"]
-    assert isinstance(steps, list)
-    print(f"--- {tag}: {record.get('id')} step {c.first_error}")
-    print("    step:", str(steps[c.first_error]).replace("\n", "\n          "))
-    print("    why: ", c.steps[c.first_error].explanation)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from _verifiers import tally
+
 from criticlab.critics.base import Critic
 from criticlab.types import Critique, Problem, Solution
 
@@ -49,15 +51,6 @@ def _run(critic: Critic, records: list[dict[str, object]]) -> tuple[list[Critiqu
     return crits, time.perf_counter() - t
 
 
-def _show(record: dict[str, object], c: Critique, tag: str) -> None:
-    assert c.first_error is not None
-    steps = record["steps"]
-    assert isinstance(steps, list)
-    print(f"--- {tag}: {record.get('id')} step {c.first_error} (gold {record['label']})")
-    print("    step:", str(steps[c.first_error]).replace("\n", "\n          ")[:1500])
-    print("    why: ", c.steps[c.first_error].explanation)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA,
@@ -87,24 +80,10 @@ def main(argv: list[str] | None = None) -> int:
             if name != "arithmetic":  # start the SymPy worker outside the timing
                 _run(critic, [{"problem": "", "steps": ["$1 + 1 = 2$"], "label": -1}])
             crits, secs = _run(critic, records)
-            n_err = n_cor = flagged = exact = early = late = fa = 0
-            for r, c in zip(records, crits, strict=True):
-                label = int(str(r["label"]))
-                if label >= 0:
-                    n_err += 1
-                    if c.first_error is not None:
-                        flagged += 1
-                        exact += c.first_error == label
-                        early += c.first_error < label
-                        late += c.first_error > label
-                        if args.show_flags:
-                            _show(r, c, f"{name} flag")
-                else:
-                    n_cor += 1
-                    if c.first_error is not None:
-                        fa += 1
-                        if args.show_false_alarms:
-                            _show(r, c, f"{name} FALSE ALARM")
+            t = tally(records, crits, tag=name, show_flags=args.show_flags,
+                      show_false_alarms=args.show_false_alarms)
+            n_err, n_cor, flagged, exact = t.n_err, t.n_cor, t.flagged, t.exact
+            early, late, fa = t.early, t.late, t.false_alarms
             acc = 100 * exact / n_err if n_err else 0.0
             fa_pct = 100 * fa / n_cor if n_cor else 0.0
             lines.append(f"{subset:<7} {name:<11} {len(records):>5} {n_err:>4} {flagged:>8} "
