@@ -5,8 +5,11 @@ Usage: python benchmarks/symbolic_processbench.py [--data DIR] [--limit N] [--su
 
 For each subset and critic, side by side: erroneous items flagged, flagged exactly at the gold
 first error / before it / after it, false alarms on correct solutions (count and %), acc_err
-(ProcessBench's accuracy on erroneous items: the first error found exactly) and items/s.
-It measures, it does not assert. The symbolic verifier runs SymPy in one worker process.
+(ProcessBench's accuracy on erroneous items: the first error found exactly), items/s, and
+the CPU seconds the critic used (this process and the SymPy worker together, so the figure
+holds for one core even when other work shares the machine) with items per CPU second.
+It measures, it does not assert. The symbolic verifier runs SymPy in one worker process; each
+critic is timed from a fresh worker (started before the clock), as in a new process.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -36,7 +41,37 @@ def _critic(name: str) -> Critic:
     return SymbolicCritic() if name == "symbolic" else VerifiersCritic()
 
 
-def _run(critic: Critic, records: list[dict[str, object]]) -> tuple[list[Critique], float]:
+def _cpu() -> float:
+    """CPU seconds used so far by this process and its children: the SymPy workers that ended
+    (killed after a timeout, or stopped) and, on Linux, those still running."""
+    from criticlab.critics import symbolic
+
+    total = time.process_time()
+    ended = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total += ended.ru_utime + ended.ru_stime
+    for pool in symbolic._POOLS.values():
+        for w in pool.all:
+            if w.proc is None:
+                continue
+            try:
+                fields = Path(f"/proc/{w.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _fresh_workers() -> None:
+    """Stop the SymPy workers, so that each critic is timed from a fresh worker (empty parse
+    cache, cold parser) as a new process would be; the next claim starts one."""
+    from criticlab.critics import symbolic
+
+    for pool in symbolic._POOLS.values():
+        pool.close()
+
+
+def _run(critic: Critic, records: list[dict[str, object]]
+         ) -> tuple[list[Critique], float, float]:
     async def run_all() -> list[Critique]:
         out = []
         for r in records:
@@ -46,9 +81,9 @@ def _run(critic: Critic, records: list[dict[str, object]]) -> tuple[list[Critiqu
             out.append(await critic.critique(problem, Solution(tuple(str(s) for s in steps))))
         return out
 
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), _cpu()
     crits = asyncio.run(run_all())
-    return crits, time.perf_counter() - t
+    return crits, time.perf_counter() - t, _cpu() - cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     names = [n for n in args.critics.split(",") if n]
     header = (f"{'subset':<7} {'critic':<11} {'items':>5} {'err':>4} {'flagged':>8} "
               f"{'exact':>6} {'before':>6} {'after':>6} {'acc_err':>8} {'false alarms':>15} "
-              f"{'items/s':>8}")
+              f"{'items/s':>8} {'CPU s':>6} {'items/CPU s':>11}")
     lines = []
     for subset in [s for s in args.subsets.split(",") if s]:
         path = args.data / f"{subset}.json"
@@ -77,9 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         records = json.loads(path.read_text(encoding="utf-8"))[: args.limit]
         for name in names:
             critic = _critic(name)
-            if name != "arithmetic":  # start the SymPy worker outside the timing
+            if name != "arithmetic":  # a fresh SymPy worker, started outside the timing
+                _fresh_workers()
                 _run(critic, [{"problem": "", "steps": ["$1 + 1 = 2$"], "label": -1}])
-            crits, secs = _run(critic, records)
+            crits, secs, cpu = _run(critic, records)
             t = tally(records, crits, tag=name, show_flags=args.show_flags,
                       show_false_alarms=args.show_false_alarms)
             n_err, n_cor, flagged, exact = t.n_err, t.n_cor, t.flagged, t.exact
@@ -88,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             fa_pct = 100 * fa / n_cor if n_cor else 0.0
             lines.append(f"{subset:<7} {name:<11} {len(records):>5} {n_err:>4} {flagged:>8} "
                          f"{exact:>6} {early:>6} {late:>6} {acc:>7.1f}% {fa:>6} ({fa_pct:4.1f}%)"
-                         f"   {len(records) / secs:>8.1f}")
+                         f"   {len(records) / secs:>8.1f} {cpu:>6.1f} {len(records) / cpu:>11.1f}")
     print(header)
     print("\n".join(lines))
     return 0

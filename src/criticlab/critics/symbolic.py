@@ -19,12 +19,16 @@ functions, words, ``\\approx``, anything that fails to parse) is "unknown", neve
 default and never "incorrect". A claim is "incorrect" only with a value or a counterexample.
 
 Time: SymPy runs in a worker process (``spawn``, so the parent never imports SymPy and the
-worker shares no threads or locks with it). The parent waits at most
-:data:`CLAIM_TIMEOUT_S` for each claim; a claim that takes longer is "unknown" and its worker
-is killed (a pathological power tower cannot be interrupted inside GMP, only killed) and
-started again at the next claim. ``critique`` is async: it sends a solution's claims from a
-thread (``asyncio.to_thread``) holding one worker of a shared pool (:data:`WORKERS` processes),
-so concurrent critiques run side by side without blocking the event loop.
+worker shares no threads or locks with it). Each claim may use :data:`CLAIM_TIMEOUT_S` of CPU
+time; the worker stops one that takes longer (a CPU-time timer, so verdicts do not depend on
+how busy the machine is), and it is "unknown". The worker lives on with its caches: the LaTeX
+parser's prediction cache, which grows with what it has read, is worth more than anything else
+here (:mod:`criticlab.critics.symbolic_parse`). A computation Python cannot interrupt (a
+pathological power tower inside GMP) is cut by the parent :data:`KILL_GRACE_S` later by
+killing the worker, which starts again at the next claim. ``critique`` is async: it sends a
+solution's claims from a thread (``asyncio.to_thread``) holding one worker of a shared pool
+(:data:`WORKERS` processes), so concurrent critiques run side by side without blocking the
+event loop.
 """
 
 from __future__ import annotations
@@ -55,7 +59,9 @@ log = logging.getLogger(__name__)
 
 __all__ = ["CLAIM_TIMEOUT_S", "ClaimResult", "SymbolicCritic", "VerifiersCritic", "judge"]
 
-CLAIM_TIMEOUT_S = 0.5  # the most one claim may cost; longer is "unknown"
+CLAIM_TIMEOUT_S = 0.5  # the CPU seconds one claim may cost; longer is "unknown"
+KILL_GRACE_S = 2.0  # how long past its limit a claim may run (wall clock) before its worker is
+# killed: only a computation Python cannot interrupt (inside GMP) gets there
 START_TIMEOUT_S = 60.0  # a worker's start (Python, SymPy and latex2sympy imports)
 WORKERS = 1  # worker processes per pool; more let concurrent critiques run in parallel
 MAX_STEP_CHARS = 20_000  # a longer step is not read ("unknown", as in the arithmetic verifier)
@@ -75,21 +81,29 @@ class _Worker:
         proc = ctx.Process(target=serve, args=(child,), daemon=True, name="criticlab-sympy")
         proc.start()
         child.close()
-        if not parent.poll(START_TIMEOUT_S) or parent.recv() != "ready":
+        try:
+            ready = parent.poll(START_TIMEOUT_S) and parent.recv() == "ready"
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
             proc.kill()
-            raise RuntimeError("the SymPy worker did not start")
+            raise RuntimeError(
+                "the symbolic verifier's SymPy worker did not start; a script that uses it "
+                "must start under `if __name__ == \"__main__\":` (worker processes are "
+                "spawned and import the main module)")
         self.proc, self.conn = proc, parent
         return parent
 
     def call(self, claim: Claim, timeout: float) -> ClaimResult | None:
-        """The result, or ``None`` when it took longer than ``timeout`` (worker killed)."""
+        """The result, or ``None`` when it took more than ``timeout`` CPU seconds (the worker
+        stops it and lives on) or ran :data:`KILL_GRACE_S` past it (the worker is killed)."""
         conn = self.conn if self.proc is not None and self.proc.is_alive() else None
         if conn is None:
             conn = self._start()
         try:
-            conn.send(claim)
-            if conn.poll(timeout):
-                result: ClaimResult = conn.recv()
+            conn.send((claim, timeout))
+            if conn.poll(timeout + KILL_GRACE_S):
+                result: ClaimResult | None = conn.recv()
                 return result
         except (EOFError, OSError, BrokenPipeError):
             pass

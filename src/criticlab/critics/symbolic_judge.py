@@ -9,6 +9,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from criticlab.critics.symbolic_claims import Claim
+from criticlab.critics.symbolic_parse import parse as _parse
 
 __all__ = ["ClaimResult", "judge", "serve"]
 
@@ -20,41 +21,6 @@ class ClaimResult:
     claim: Claim
     ok: bool | None
     message: str
-
-
-_PARSE_CACHE: dict[str, Any] = {}
-
-
-def _parse(text: str) -> Any:
-    """LaTeX → SymPy expression with exact rationals for decimals; raises on failure."""
-    hit = _PARSE_CACHE.get(text)
-    if hit is not None:
-        return hit
-    import sympy
-    from latex2sympy2_extended import latex2sympy
-    from latex2sympy2_extended.latex2sympy2 import ConversionConfig
-
-    config = ConversionConfig(interpret_as_mixed_fractions=True,
-                              interpret_simple_eq_as_assignment=False,
-                              interpret_contains_as_eq=False, lowercase_symbols=False)
-    expr = latex2sympy(text, conversion_config=config)
-    if not isinstance(expr, sympy.Expr):
-        raise ValueError(f"not an expression: {type(expr).__name__}")
-    expr = expr.replace(lambda e: e.is_Float, lambda f: sympy.Rational(str(f)))
-    if sympy.Symbol("i") in expr.free_symbols:
-        expr = expr.subs(sympy.Symbol("i"), sympy.I)
-    expr = expr.doit()  # latex2sympy builds unevaluated sums and products
-    if expr.has(sympy.Integral, sympy.Limit, sympy.Sum, sympy.Derivative, sympy.Product,
-                sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
-        raise ValueError("unevaluated or infinite")
-    from sympy.core.function import AppliedUndef
-
-    if expr.atoms(AppliedUndef):
-        raise ValueError("unknown function")
-    if len(_PARSE_CACHE) > 4096:
-        _PARSE_CACHE.clear()
-    _PARSE_CACHE[text] = expr
-    return expr
 
 
 def _show(v: Any) -> str:
@@ -251,7 +217,12 @@ def judge(claim: Claim) -> ClaimResult:
     try:
         if claim.kind == "implies":
             return _implies(claim)
-        a, b = _parse(claim.left), _parse(claim.right)
+        condition = ClaimResult(claim, None, f'"{claim.text}": an equation or a condition, '
+                                "not an identity")
+        a = _parse(claim.left)
+        if a.free_symbols and (claim.rel != "=" or not claim.identity):
+            return condition  # decided without reading the other side
+        b = _parse(claim.right)
         if not a.free_symbols and not b.free_symbols:
             ok = _constants(claim, a, b)
             if ok is False and claim.percent:
@@ -267,8 +238,7 @@ def judge(claim: Claim) -> ClaimResult:
                                f"{_show(a)}" + ("" if b.is_Number else
                                                 f", {claim.right} = {_show(b)}"))
         if claim.rel != "=" or not claim.identity:
-            return ClaimResult(claim, None, f'"{claim.text}": an equation or a condition, '
-                               "not an identity")
+            return condition
         return _identity(claim, a, b)
     except Exception as e:  # any failure of the parser or SymPy is "unknown"
         return ClaimResult(claim, None, f'"{claim.text}": not checked ({type(e).__name__})')
@@ -282,17 +252,60 @@ def _percent_other_reading(claim: Claim) -> bool | None:
     return _constants(other, a, b)
 
 
-def serve(conn: Connection) -> None:
-    """The worker's loop: receive a Claim, send back its ClaimResult."""
-    import sympy  # noqa: F401 - paid once, at start
-    from latex2sympy2_extended import latex2sympy  # noqa: F401
+class _Late(BaseException):
+    """Raised in the worker when a claim's CPU time is up (not an ``Exception``: ``judge``
+    must not turn it into an ordinary "not checked")."""
 
+
+_ARMED = [False]  # whether a claim is being judged: a late signal after it is ignored
+
+
+def _late(signum: int, frame: Any) -> None:
+    if _ARMED[0]:
+        _ARMED[0] = False
+        raise _Late
+
+
+def _judge_within(claim: Claim, seconds: float) -> ClaimResult | None:
+    """``judge(claim)``, or ``None`` when it used more than ``seconds`` of CPU time."""
+    import signal
+
+    from sympy.core.cache import clear_cache
+
+    try:
+        try:
+            _ARMED[0] = True
+            signal.setitimer(signal.ITIMER_PROF, seconds)
+            return judge(claim)
+        finally:
+            _ARMED[0] = False
+            signal.setitimer(signal.ITIMER_PROF, 0)
+    except _Late:
+        clear_cache()  # what SymPy cached halfway through is dropped
+        return None
+
+
+def serve(conn: Connection) -> None:
+    """The worker's loop: receive ``(claim, seconds)``, send back its ClaimResult, or ``None``
+    when the claim used more than ``seconds`` of CPU time. The limit is a CPU-time timer
+    (``SIGPROF``), so a verdict does not depend on how busy the machine is, and the worker
+    survives it with its caches (the parser's DFA above all) intact; only a computation that
+    Python cannot interrupt (inside GMP) outlives it, and the parent kills the worker then.
+    Where there is no ``setitimer`` (Windows) the parent's wall-clock limit is the only one."""
+    import signal
+
+    from latex2sympy2_extended import latex2sympy  # noqa: F401 - paid once, at start
+
+    timed = hasattr(signal, "setitimer")
+    if timed:
+        signal.signal(signal.SIGPROF, _late)
     conn.send("ready")
     while True:
         try:
-            claim = conn.recv()
+            message = conn.recv()
         except (EOFError, OSError):
             return
-        if claim is None:
+        if message is None:
             return
-        conn.send(judge(claim))
+        claim, seconds = message
+        conn.send(_judge_within(claim, seconds) if timed else judge(claim))
