@@ -64,3 +64,37 @@ def test_mc_synth_and_sft_export_on_the_embedded_model(injected, tmp_path, embed
     assert exp.returncode == 0, exp.stderr
     rows = [json.loads(x) for x in (tmp_path / "sft.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and rows[0]["messages"][-1]["role"] == "assistant"
+
+
+def test_mc_method_user_errors(injected, tmp_path):
+    for args in (["--method", "ternary"], ["--method", "binary", "--check-right"]):
+        p = run("mc", str(injected), *args, "--out", str(tmp_path / "mc"), tmp_path=tmp_path)
+        assert p.returncode == 2 and "Traceback" not in p.stderr
+        assert len(p.stderr.strip().splitlines()) == 1
+        assert ("unknown method" in p.stderr) or ("--check-right" in p.stderr)
+    assert not (tmp_path / "mc").exists()
+
+
+@pytest.mark.slow
+def test_mc_anchored_on_the_embedded_model_resumes_from_the_store(injected, tmp_path,
+                                                                 embedded_path):
+    args = ("mc", str(injected), "--rollouts", "2", "--max-tokens", "16", "--limit", "2",
+            "--method", "anchored", "--out", str(tmp_path / "mc"))
+    first = run(*args, tmp_path=tmp_path)
+    assert first.returncode == 0, first.stderr
+    m = json.loads((tmp_path / "mc" / "metrics.json").read_text())
+    rows = [json.loads(x) for x in (tmp_path / "mc" / "labels.jsonl").read_text().splitlines()]
+    assert m["n"] == 2 and m["method"] == "anchored" and len(rows) == 2
+    assert m["mean_rollouts"] == sum(r["rollouts"] for r in rows) / 2
+    for r in rows:
+        assert r["method"] == "anchored"
+        if r["answer_correct"]:
+            assert r["rollouts"] == 0 and r["first_error"] is None
+        else:  # the last prefix is never rolled out: the wrong answer fixes it as bad
+            assert r["first_error"] is not None
+            assert all(x["index"] < len(r["steps"]) - 1 for x in r["labels"])
+    again = run(*args, tmp_path=tmp_path)
+    assert again.returncode == 0, again.stderr
+    m2 = json.loads((tmp_path / "mc" / "metrics.json").read_text())
+    assert m2["this_run"]["engine_calls"] == 0 and m2["this_run"]["resumed_items"] == 2
+    assert m2["first_errors"] == m["first_errors"]

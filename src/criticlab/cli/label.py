@@ -69,7 +69,19 @@ def mc_cmd(
     data: DataArg,
     actor: Annotated[str, typer.Option(help="Model that rolls out completions.")] = "embedded",
     rollouts: Annotated[int, typer.Option(help="Completions per prefix.")] = 8,
-    method: Annotated[str, typer.Option(help="per-step | binary.")] = "per-step",
+    method: Annotated[str, typer.Option(
+        help="per-step (N rollouts of every prefix: hard and soft labels) | binary "
+             "(OmegaPRM's binary search for the first error) | anchored (that search "
+             "anchored on the solution's own final answer: a wrong one fixes the last step "
+             "as bad, a right one needs no rollout; each probe stops at its first success) "
+             "| anchored-scan (the same, probing the prefixes in order: per-step's first "
+             "error exactly, fewest rollouts where errors come early). The anchored methods "
+             "give soft labels only where all N rollouts were drawn.")
+    ] = "per-step",
+    check_right: Annotated[bool, typer.Option(
+        "--check-right", help="anchored, anchored-scan: also search solutions whose final "
+                              "answer is right (by default they get no rollout and no "
+                              "first error).")] = False,
     temperature: Annotated[float, typer.Option(help="Rollout temperature.")] = 0.8,
     base_url: BaseUrlOpt = None,
     max_tokens: MaxTokensOpt = 512,
@@ -91,9 +103,10 @@ def mc_cmd(
     config = MCConfig(data=data, out=out_dir or Path("runs") / slug(
         f"mc__{data}__{actor}__{method}@{rollouts}"), actor=actor, base_url=base_url,
         rollouts=rollouts, method=method, temperature=temperature, max_tokens=max_tokens,
-        limit=limit, seed=seed, threads=threads,
+        limit=limit, seed=seed, threads=threads, check_right=check_right,
         concurrency=concurrency or (4 if actor.startswith("openai:") else 1))
-    run_with_progress(f"label mc {data} · {method} · {rollouts} rollouts", config.out,
+    run_with_progress(f"label mc {data} · {method}{' --check-right' if check_right else ''}"
+                      f" · {rollouts} rollouts", config.out,
                       lambda tick: label_mc(config, tick, executor=run_on), shown=_flat)
 
 

@@ -14,6 +14,13 @@ fraction that do (:class:`StepLabel`).
   step m, else at or before it. About N·⌈log2 K⌉ completions. It assumes that good prefixes
   come first (a prefix whose rollouts all fail is not followed by one that succeeds); where
   the per-step labels break that, the two may name different steps.
+- :func:`criticlab.label.mc_search.anchored_first_error` (``method="anchored"`` and
+  ``"anchored-scan"``) is that search anchored on what the solution's own final answer
+  tells: a wrong one fixes the last step as bad (steps 0..K-2 are searched; ⌈log2 K⌉ probes
+  when bisecting), a right one needs no search unless asked (``check_right``); each probe
+  stops at its first success (good prefixes cost one or two rollouts, bad ones N).
+  ``anchored`` bisects; ``anchored-scan`` probes the prefixes in order and names per-step
+  labelling's first zero exactly. See :mod:`criticlab.label.mc_search`.
 
 Prefix reuse. The prompt is ONE user message (``prompts/continue.txt``): the instruction and
 the problem first, then the steps so far as ``Step 1: …`` lines, then a fixed short tail
@@ -32,7 +39,8 @@ Caching. Every request goes through the model the caller passes (a
 :class:`~criticlab.store.CachedModel` in :func:`label_mc`), so rollouts are stored and a
 crashed run resumes. For prefix i both functions send exactly the same request (messages,
 ``n``, sampling parameters, seed), so the per-step labelling and the binary search share
-rollouts: a binary search over a store that a per-step run filled makes no engine call.
+rollouts: a binary search over a store that a per-step run filled makes no engine call. The
+anchored search asks the first samples of that same request, so it shares them too.
 
 The reference answer is an oracle used to label, never shown to the actor.
 """
@@ -62,7 +70,7 @@ __all__ = ["METHODS", "MCConfig", "StepLabel", "binary_first_error", "continue_p
            "first_zero", "label_example", "label_mc", "rollout", "rollout_labels",
            "template_parts"]
 
-METHODS = ("per-step", "binary")
+METHODS = ("per-step", "binary", "anchored", "anchored-scan")
 TEMPLATE = "continue.txt"
 
 
@@ -70,27 +78,32 @@ TEMPLATE = "continue.txt"
 class StepLabel:
     """The rollouts of the prefix ``steps[:index+1]``: ``hard`` is 1 when some rollout
     reaches the reference answer, ``soft`` the fraction that do; ``answers`` holds each
-    rollout's final answer (``None`` where it wrote none) and ``usage`` their tokens."""
+    rollout's final answer (``None`` where it wrote none) and ``usage`` their tokens.
+    ``stopped``: the probe stopped at its first success before drawing all N rollouts (the
+    anchored search), so ``soft`` is the fraction of those drawn, not an estimate of the
+    prefix's success rate (hits/N is a lower bound of the N-sample one)."""
 
     index: int
     hard: int
     soft: float
     answers: tuple[str | None, ...] = ()
     usage: Usage = field(default_factory=Usage)
+    stopped: bool = False
 
     @property
     def rollouts(self) -> int:
         return len(self.answers)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "hard": self.hard, "soft": self.soft,
-                "answers": list(self.answers), "usage": self.usage.to_dict()}
+        d = {"index": self.index, "hard": self.hard, "soft": self.soft,
+             "answers": list(self.answers), "usage": self.usage.to_dict()}
+        return {**d, "stopped": True} if self.stopped else d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> StepLabel:
         return cls(int(d["index"]), int(d["hard"]), float(d["soft"]),
                    tuple(None if a is None else str(a) for a in d.get("answers", ())),
-                   Usage.from_dict(d.get("usage") or {}))
+                   Usage.from_dict(d.get("usage") or {}), bool(d.get("stopped", False)))
 
 
 # -- prompts ---------------------------------------------------------------------------------
@@ -180,11 +193,14 @@ def _gold(ex: Example) -> tuple[bool, int | None]:
 
 
 async def label_example(model: LanguageModel, ex: Example, method: str, n: int,
-                        config: GenerateConfig) -> dict[str, Any]:
+                        config: GenerateConfig, *, check_right: bool = False
+                        ) -> dict[str, Any]:
     """One row of ``labels.jsonl``: the estimated first error by ``method``, the labels of the
     prefixes rolled out (``labels`` in the order asked; ``hard``/``soft`` per step, ``None``
-    where not probed), rollouts and tokens spent. The binary search rolls nothing out for a
-    solution whose own final answer is right (its first error is ``None``)."""
+    where not probed, and ``soft`` ``None`` where an anchored probe stopped early), rollouts
+    (those drawn) and tokens spent. The binary and anchored searches roll nothing out for a
+    solution whose own final answer is right (its first error is ``None``) unless
+    ``check_right`` (the anchored methods only, :mod:`criticlab.label.mc_search`)."""
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     if ex.solution is None:
@@ -196,6 +212,12 @@ async def label_example(model: LanguageModel, ex: Example, method: str, n: int,
     if method == "per-step":
         labels = await rollout_labels(model, ex.problem, steps, n, config)
         first = first_zero(labels)
+    elif method.startswith("anchored"):
+        from criticlab.label.mc_search import anchored_first_error
+
+        first, labels = await anchored_first_error(
+            model, ex.problem, steps, n, config, answer_right=None if answer is None else right,
+            check_right=check_right, order="scan" if method == "anchored-scan" else "bisect")
     elif right:
         first, labels = None, []
     else:
@@ -203,7 +225,7 @@ async def label_example(model: LanguageModel, ex: Example, method: str, n: int,
     hard: list[int | None] = [None] * len(steps)
     soft: list[float | None] = [None] * len(steps)
     for lab in labels:
-        hard[lab.index], soft[lab.index] = lab.hard, lab.soft
+        hard[lab.index], soft[lab.index] = lab.hard, None if lab.stopped else lab.soft
     has_gold, gold = _gold(ex)
     usage = sum((lab.usage for lab in labels), Usage())
     return {"id": ex.problem.id, "problem": ex.problem.question,
@@ -221,12 +243,16 @@ class MCConfig:
     """``data``: a benchmark spec or file (:func:`criticlab.data.load_benchmark`) whose
     records have steps and a reference answer; ``actor``: the model spec that writes the
     rollouts (``base_url`` for ``openai:``); ``rollouts``: completions per prefix;
-    ``method``: ``per-step`` (every step) or ``binary`` (the first error only)."""
+    ``method``: ``per-step`` (every step), ``binary`` (the first error only), ``anchored`` or
+    ``anchored-scan`` (the first error, by a search anchored on the solution's final answer
+    with early-stopping probes, bisecting or in order); ``check_right``: the anchored methods
+    only, also search solutions whose final answer is right."""
 
     KIND: ClassVar[str] = "label-mc"
     IDENTITY: ClassVar[tuple[str, ...]] = (
         "data", "actor", "base_url", "rollouts", "temperature", "max_tokens", "seed")
-    VARIANTS: ClassVar[tuple[str, ...]] = ("method",)  # both methods share the rollouts
+    # the methods share the rollouts; check_right off is left out of the key (run_key)
+    VARIANTS: ClassVar[tuple[str, ...]] = ("method", "check_right")
 
     data: str
     out: Path
@@ -240,12 +266,16 @@ class MCConfig:
     concurrency: int = 4
     seed: int = 0
     threads: int | None = None
+    check_right: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", Path(self.out))
         if self.method not in METHODS:
             raise ConfigError(f"unknown method {self.method!r}; choose from "
                               f"{', '.join(METHODS)}")
+        if self.check_right and not self.method.startswith("anchored"):
+            raise ConfigError("--check-right applies to --method anchored or anchored-scan "
+                              "only")
         for name in ("rollouts", "max_tokens", "concurrency"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
@@ -309,7 +339,8 @@ class MCJob(Job):
         actor, c, gen = engines.actor(), self.config, self.config.generate_config()
 
         async def run(ex: Example) -> dict[str, Any]:
-            return await label_example(actor, ex, c.method, c.rollouts, gen)
+            return await label_example(actor, ex, c.method, c.rollouts, gen,
+                                       check_right=c.check_right)
 
         return run
 
@@ -321,14 +352,17 @@ class MCJob(Job):
         rows = [done[ex.problem.id] for ex in items if ex.problem.id in done]
         write_jsonl(c.out / "labels.jsonl", rows)
         actor = self.given[c.actor].name if self.given else ModelSpec.parse(c.actor).name
-        return {**summarize(rows), "method": c.method, "actor": actor, "rollouts": c.rollouts}
+        return {**summarize(rows), "method": c.method, "actor": actor, "rollouts": c.rollouts,
+                **({"check_right": True} if c.check_right else {})}
 
 
 def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Metrics of ``labels.jsonl`` rows: mean rollouts and tokens per solution, and the
-    agreement of the estimated first error with the data's own label where it has one
-    (exact match; ``early``/``late``: an error named before/after the gold one; ``missed``:
-    none named where there is one; ``false_alarm``: one named where there is none).
+    """Metrics of ``labels.jsonl`` rows: mean rollouts (those drawn) and tokens per
+    solution, rollouts also by whether the solution's own final answer is right or wrong,
+    the probes that stopped at their first success (``early_stopped``), and the agreement of
+    the estimated first error with the data's own label where it has one (exact match;
+    ``early``/``late``: an error named before/after the gold one; ``missed``: none named
+    where there is one; ``false_alarm``: one named where there is none).
     Tokens are those the engine reports per sample (llama.cpp counts a sample's whole prompt
     even where it reused it), cached samples included: the cost of the method, not of this
     run."""
@@ -347,8 +381,15 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                           "missed": sum(e is None and g is not None for e, g in gold),
                           "false_alarm": sum(e is not None and g is None for e, g in gold)},
         "mean_rollouts": sum(r["rollouts"] for r in rows) / n if n else 0.0,
+        "mean_rollouts_wrong": _mean([r["rollouts"] for r in rows if not r["answer_correct"]]),
+        "mean_rollouts_right": _mean([r["rollouts"] for r in rows if r["answer_correct"]]),
+        "early_stopped": sum(bool(x.get("stopped")) for r in rows for x in r["labels"]),
         "mean_prefixes": sum(len(r["labels"]) for r in rows) / n if n else 0.0,
         "mean_tokens": usage.total_tokens / n if n else 0.0,
         "mean_completion_tokens": usage.completion_tokens / n if n else 0.0,
         "usage": usage.to_dict(),
     }
+
+
+def _mean(xs: Sequence[float]) -> float | None:
+    return sum(xs) / len(xs) if xs else None
