@@ -142,6 +142,11 @@ TABLE = [
     (r"$\sqrt{2} \approx 1.4 = 1.5$", "wrong"),  # the "=" after "≈" is still a claim
     (r"$x \in [1, 3)$", "unknown"),  # intervals
     (r"$x = \pm 3$", "unknown"),  # \pm
+    (r"$\gamma = \sqrt{9}$", "unknown"),  # a Greek letter is a name, not a constant
+    (r"$\cos \gamma \geq -1$", "unknown"),  # latex2sympy reads \gamma as Euler's constant
+    (r"$\gamma + \gamma = 2 \gamma = 5$", "unknown"),
+    (r"$\theta = 30$", "unknown"),
+    (r"$xy = 6$", "unknown"),  # a word of letters is a product of variables
     (r"$\sqrt{9} = \pm 3$", "unknown"),
     (r"$7 \equiv 1 \pmod 3$", "unknown"),
     (r"In base 5, $12 + 3 = 20$", "unknown"),

@@ -252,6 +252,19 @@ def _variables(side: str) -> set[str]:
     return set(_LETTER.findall(re.sub(r"\\[a-zA-Z]+", " ", side)))
 
 
+_GREEK = re.compile(r"\\(?:alpha|beta|gamma|delta|epsilon|varepsilon|zeta|eta|theta|vartheta|"
+                    r"iota|kappa|lambda|mu|nu|xi|rho|varrho|sigma|tau|upsilon|phi|varphi|chi|"
+                    r"psi|omega|Gamma|Delta|Theta|Lambda|Xi|Sigma|Phi|Psi|Omega)(?![a-zA-Z])")
+
+
+def _symbols(side: str) -> set[str]:
+    """What latex2sympy would read as symbols: single letters and the letters of words
+    outside commands and ``\\text{}`` ("xyz" is x·y·z, "Total" T·o·t·a·l), and Greek
+    letters but π."""
+    plain = re.sub(r"\\[a-zA-Z]+", " ", _TEXT.sub(" ", side))
+    return set(re.findall(r"[a-zA-Z]", plain)) | {m.group(0) for m in _GREEK.finditer(side)}
+
+
 def _equation(piece: str) -> tuple[str, str] | None:
     """``(a, b)`` when the piece is an equation chain ``a = ... = b`` (all links "=")."""
     chain = _chain(piece)
@@ -338,7 +351,7 @@ def undecidable(claim: Claim) -> str | None:
         return None
     if re.search(r"\\(?:sum|prod)(?![a-zA-Z])", claim.left + claim.right):
         return None
-    if _variables(claim.left + " " + claim.right) - {"i"}:
+    if _symbols(claim.left + " " + claim.right) - {"i"}:
         return f'"{claim.text}": an equation or a condition, not an identity'
     return None
 

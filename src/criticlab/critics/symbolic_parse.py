@@ -126,7 +126,8 @@ def latex_to_sympy(text: str) -> Any:
 def parse(text: str) -> Any:
     """LaTeX → SymPy expression with exact rationals for decimals, ``i`` read as the
     imaginary unit and sums and products evaluated; raises on failure (not an expression,
-    unevaluated, infinite, or an unknown function). Cached per process."""
+    unevaluated, infinite, an unknown function, or ``\\gamma``, which latex2sympy reads as
+    Euler's constant where a solution means an angle or a root). Cached per process."""
     hit = _PARSE_CACHE.get(text)
     if hit is not None:
         return hit
@@ -146,6 +147,8 @@ def parse(text: str) -> Any:
 
     if expr.atoms(AppliedUndef):
         raise ValueError("unknown function")
+    if expr.has(sympy.EulerGamma):  # latex2sympy reads \gamma so; in a solution it is a name
+        raise ValueError("\\gamma read as Euler's constant")
     if len(_PARSE_CACHE) > 4096:
         _PARSE_CACHE.clear()
     _PARSE_CACHE[text] = expr
