@@ -16,7 +16,9 @@ slip each) from the first GSM8K test problems in ../shared/data/gsm8k/test.jsonl
    every sample, so no token of the request before is reused and every sample evaluates its
    whole prompt; prompts, seeds and sampling are otherwise the same. A reset was chosen
    over a unique nonce line at the head of each prompt because it keeps the prompt tokens
-   identical (a nonce adds tokens). The texts agree only up to llama.cpp's numerics: logits
+   identical (a nonce adds tokens). Both sides draw the samples of a request one after
+   another (``batch_samples`` off: benchmarks/batched_samples.py measures decoding them
+   together). The texts agree only up to llama.cpp's numerics: logits
    of a prompt evaluated in one batch differ slightly from those of one evaluated in pieces,
    so sampled texts may part after a few tokens (greedy ones agree); the number of prefixes
    whose rollouts came out identical is printed. (In label_mc the store, not the engine,
@@ -167,6 +169,7 @@ def part2(model: LlamaCppModel, recs: list[dict[str, Any]], args: argparse.Names
     config = GenerateConfig(temperature=args.temperature, seed=args.seed,
                             max_tokens=args.max_tokens)
     no_reuse = NoReuse(model)
+    model.batch_samples = False  # NoReuse draws samples one at a time: so does the other side
     total = {"reuse": 0.0, "none": 0.0}
     same = prefixes = rollouts = 0
     for j, r in enumerate(recs):

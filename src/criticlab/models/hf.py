@@ -44,6 +44,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+MAX_ROWS = 16
+"""Samples of one request decoded together; more are decoded in batches of this many."""
+
 
 class HFModel:
     """A transformers causal LM behind the :class:`LanguageModel` protocol.
@@ -57,10 +60,14 @@ class HFModel:
     no top-k and no repetition penalty, so the parameters mean what they mean on the other
     engines. Sample ``i`` draws from its own ``torch.Generator`` seeded ``seed + i``
     (reproducible, and the process-wide RNG is untouched); the prompt is encoded once per
-    request. Logprobs are those of the model's own distribution (before temperature and
-    ``top_p``), tokens decoded to text. A stop string ends the text before it; the logprobs
-    and ``completion_tokens`` then cover the tokens that make up the returned text (the
-    end-of-turn token is never counted).
+    request and the samples are decoded together, one row each of a batch (up to
+    ``MAX_ROWS`` at a time; rows leave the batch as they finish). A row in a batch gets
+    logits that may differ in the last bits from the same row decoded alone, so sample
+    ``i`` of an n-sample request and the same seed asked alone agree up to such a bit
+    (a token sampled at a tie of that size would differ). Logprobs are those of the model's
+    own distribution (before temperature and ``top_p``), tokens decoded to text. A stop
+    string ends the text before it; the logprobs and ``completion_tokens`` then cover the
+    tokens that make up the returned text (the end-of-turn token is never counted).
     """
 
     def __init__(
@@ -115,23 +122,24 @@ class HFModel:
                 max_new = min(max_new, self._max_positions - n_prompt)
             out = self.model(input_ids=prompt, use_cache=True)
             first_logits = out.logits[0, -1].float()
-            cache = out.cache
+            greedy = config.temperature <= 0
+            # Greedy decoding is deterministic: every sample is the first one.
+            n = 1 if greedy else config.n
+            samples: list[tuple[str, int, list[TokenLogprob], str]] = []
+            for start in range(0, n, MAX_ROWS):
+                seeds = range(start, min(n, start + MAX_ROWS))
+                generators = [torch.Generator() for _ in seeds]
+                for i, generator in zip(seeds, generators, strict=True):
+                    if config.seed is None:
+                        generator.seed()
+                    else:
+                        generator.manual_seed(config.seed + i)
+                cache = out.cache if start + MAX_ROWS >= n else copy.deepcopy(out.cache)
+                samples += self._decode(first_logits, cache, max_new, config, generators)
+            if greedy:
+                samples *= config.n
             gens: list[Generation] = []
-            for i in range(config.n):
-                if config.temperature <= 0 and gens:
-                    # Greedy decoding is deterministic: every sample is the first one.
-                    g = gens[0]
-                    gens.append(Generation(g.text, g.logprobs, Usage(
-                        completion_tokens=g.usage.completion_tokens), g.finish_reason))
-                    continue
-                generator = torch.Generator()
-                if config.seed is None:
-                    generator.seed()
-                else:
-                    generator.manual_seed(config.seed + i)
-                sample_cache = cache if i == config.n - 1 else copy.deepcopy(cache)
-                text, n_tokens, lps, finish = self._decode(
-                    first_logits, sample_cache, max_new, config, generator)
+            for i, (text, n_tokens, lps, finish) in enumerate(samples):
                 gens.append(Generation(
                     text=text,
                     logprobs=tuple(lps) if config.logprobs else None,
@@ -154,36 +162,55 @@ class HFModel:
         return tok(text, return_tensors="pt")["input_ids"]
 
     def _decode(
-        self, logits: Any, cache: Any, max_new: int, config: GenerateConfig, generator: Any,
-    ) -> tuple[str, int, list[TokenLogprob], str]:
-        """One sample from the prompt's last logits and its KV cache (which it extends):
-        the text, its token count, the logprobs (when asked) and the finish reason."""
+        self, logits: Any, cache: Any, max_new: int, config: GenerateConfig,
+        generators: list[Any],
+    ) -> list[tuple[str, int, list[TokenLogprob], str]]:
+        """Samples from the prompt's last logits and its KV cache (which is repeated per
+        sample, then extended, rows dropped as their samples finish), sample ``i`` drawn with
+        ``generators[i]``: each one's text, token count, logprobs (when asked) and finish
+        reason."""
         import torch
 
-        ids: list[int] = []
-        lps: list[TokenLogprob] = []
-        finish = "length"
+        n = len(generators)
+        if n > 1:
+            cache.batch_repeat_interleave(n)
+        logits = logits.unsqueeze(0).expand(n, -1)
+        ids: list[list[int]] = [[] for _ in range(n)]
+        lps: list[list[TokenLogprob]] = [[] for _ in range(n)]
+        done: dict[int, tuple[str, int, list[TokenLogprob], str]] = {}
+        rows = list(range(n))  # the sample in each row of the cache
         for step in range(max_new):
-            token = _pick(logits, config.temperature, config.top_p, generator)
-            if token in self._eos:
-                finish = "stop"
+            keep = []
+            for r, i in enumerate(rows):
+                token = _pick(logits[r], config.temperature, config.top_p, generators[i])
+                if token in self._eos:
+                    done[i] = (self._text(ids[i]), len(ids[i]), lps[i], "stop")
+                    continue
+                ids[i].append(token)
+                if config.logprobs:
+                    lps[i].append(self._logprob(logits[r], token, config.top_logprobs))
+                if config.stop:
+                    text = self._text(ids[i])
+                    cut = _first_stop(text, config.stop)
+                    if cut is not None:
+                        k = self._tokens_covering(ids[i], cut)
+                        done[i] = (text[:cut], k, lps[i][:k], "stop")
+                        continue
+                keep.append(r)
+            if not keep or step == max_new - 1:
                 break
-            ids.append(token)
-            if config.logprobs:
-                lps.append(self._logprob(logits, token, config.top_logprobs))
-            if config.stop:
-                text = self.tokenizer.decode(ids, skip_special_tokens=True)
-                cut = _first_stop(text, config.stop)
-                if cut is not None:
-                    keep = self._tokens_covering(ids, cut)
-                    return text[:cut], keep, lps[:keep], "stop"
-            if step == max_new - 1:
-                break
-            out = self.model(
-                input_ids=torch.tensor([[token]]), cache=cache, use_cache=True)
+            if len(keep) < len(rows):
+                cache.batch_select_indices(torch.tensor(keep))
+                rows = [rows[r] for r in keep]
+            out = self.model(input_ids=torch.tensor([[ids[i][-1]] for i in rows]),
+                             cache=cache, use_cache=True)
             cache = out.cache
-            logits = out.logits[0, -1].float()
-        return self.tokenizer.decode(ids, skip_special_tokens=True), len(ids), lps, finish
+            logits = out.logits[:, -1].float()
+        return [done.get(i) or (self._text(ids[i]), len(ids[i]), lps[i], "length")
+                for i in range(n)]
+
+    def _text(self, ids: list[int]) -> str:
+        return str(self.tokenizer.decode(ids, skip_special_tokens=True))
 
     def _logprob(self, logits: Any, token: int, top: int) -> TokenLogprob:
         import torch

@@ -20,11 +20,20 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from criticlab.errors import ConfigError, ModelError
 from criticlab.models.base import GenerateConfig, Generation, Message, TokenLogprob
+from criticlab.models.llamacpp_batch import (
+    Sample,
+    capture_request,
+    chunk_size,
+    decode,
+    enable_sequences,
+    n_seq_max,
+)
 from criticlab.models.llamacpp_build import check_build, extra_install_command
 from criticlab.types import Usage
 
@@ -72,8 +81,18 @@ class LlamaCppModel:
     """A GGUF model loaded in this process. One loaded model is shared safely by concurrent
     callers: requests run one at a time in a worker thread, so the event loop stays free.
 
-    Samples of an n-sample request are drawn one after another with seeds ``seed + i``;
-    llama.cpp reuses the shared prompt prefix between them.
+    The n sampled completions of a request (n > 1, temperature > 0) are decoded together
+    (:mod:`.llamacpp_batch`): the prompt is evaluated once, then every decode step advances
+    all samples by one token, sample ``i`` with its own sampler seeded ``seed + i``;
+    JSON-schema requests too (each sample with its own grammar state). Up to 16 samples
+    share a batch, fewer when their ``max_tokens`` would not fit the KV cache together; more
+    are decoded in chunks. Greedy requests (temperature 0) decode one sample and return it
+    n times: a batch would give its rows logits that differ in the last bits, and greedy
+    copies that could part at a near tie. One sample, ``batch_samples=False``, a model
+    llama.cpp cannot batch (recurrent) and a request its chat handler formats in its own
+    way are drawn one after another through ``create_chat_completion`` with seeds
+    ``seed + i``. Either way llama.cpp reuses the longest prompt prefix still in its cache.
+    Every sample reports the whole prompt and one call in its usage, on every path.
     """
 
     def __init__(
@@ -83,6 +102,7 @@ class LlamaCppModel:
         n_ctx: int = 8192,
         n_threads: int | None = None,
         name: str | None = None,
+        batch_samples: bool = True,
     ) -> None:
         require_llama_cpp()
         self.path = Path(path) if path is not None else embedded_model_path()
@@ -94,6 +114,9 @@ class LlamaCppModel:
         self._n_ctx = n_ctx
         self._n_threads = n_threads or default_threads()
         self._logits_all = False
+        self.batch_samples = batch_samples
+        """Decode the samples of a request together; False: one after another (the context
+        is made for several sequences at load, so this may be switched off later)."""
         self._llm = self._load(logits_all=False)
         self._lock = threading.Lock()
 
@@ -101,15 +124,21 @@ class LlamaCppModel:
         from llama_cpp import Llama
 
         try:
-            return Llama(
+            llm = Llama(
                 model_path=str(self.path),
                 n_ctx=self._n_ctx,
                 n_threads=self._n_threads,
+                # prompts and batched samples too: llama-cpp-python's default is every core
+                n_threads_batch=self._n_threads,
                 logits_all=logits_all,
                 verbose=False,
             )
         except Exception as e:  # llama.cpp reports a bad file as ValueError or RuntimeError
             raise ConfigError(f"{self.path}: cannot load as GGUF: {e}") from e
+        if self.batch_samples and not enable_sequences(llm):
+            log.info("%s: llama.cpp cannot decode samples together here; one at a time",
+                     self.path.name)
+        return llm
 
     async def generate(
         self, messages: Sequence[Message], config: GenerateConfig
@@ -122,22 +151,61 @@ class LlamaCppModel:
     def _generate_blocking(
         self, messages: Sequence[Message], config: GenerateConfig
     ) -> list[Generation]:
-        gens = []
         with self._lock:
-            if config.logprobs and not self._logits_all:
-                # llama.cpp keeps every position's logits only when asked at load time
-                # (n_ctx x vocab floats), so pay for it only once logprobs are wanted.
-                log.info("reloading %s with logits_all=True for logprobs", self.path.name)
-                self._llm = self._load(logits_all=True)
-                self._logits_all = True
-            for i in range(config.n):
-                seed = None if config.seed is None else config.seed + i
-                gens.append(self._one(messages, config, seed))
+            if config.n > 1 and self.batch_samples:
+                if config.temperature == 0:  # greedy: every sample is the first one
+                    return self._sequential(messages, replace(config, n=1)) * config.n
+                gens = self._batched(messages, config)
+                if gens is not None:
+                    return gens
+            return self._sequential(messages, config)
+
+    def _sequential(
+        self, messages: Sequence[Message], config: GenerateConfig, start: int = 0
+    ) -> list[Generation]:
+        """Samples ``start..n-1`` one after another (call with the lock held)."""
+        if config.logprobs and not self._logits_all:
+            # llama.cpp keeps every position's logits only when asked at load time
+            # (n_ctx x vocab floats), so pay for it only once logprobs are wanted.
+            log.info("reloading %s with logits_all=True for logprobs", self.path.name)
+            self._llm = self._load(logits_all=True)
+            self._logits_all = True
+        return [self._one(messages, config, None if config.seed is None else config.seed + i)
+                for i in range(start, config.n)]
+
+    def _batched(
+        self, messages: Sequence[Message], config: GenerateConfig
+    ) -> list[Generation] | None:
+        """The samples decoded together in chunks (call with the lock held); None when this
+        request or model cannot be batched."""
+        llm = self._llm
+        if n_seq_max(llm) < 2:
+            return None
+        try:
+            request = capture_request(llm, self._chat_kwargs(messages, config))
+            if request is None:
+                return None
+            size = chunk_size(llm, request, config.n)
+        except ValueError as e:  # e.g. the prompt does not fit the context window
+            raise ModelError(f"{self.name}: {e}", retryable=False) from e
+        if size < 2:
+            return None
+        size = -(-config.n // -(-config.n // size))  # even chunks: 8 in 7s -> 4 + 4
+        gens: list[Generation] = []
+        for start in range(0, config.n, size):
+            seeds = [None if config.seed is None else config.seed + i
+                     for i in range(start, min(config.n, start + size))]
+            if len(seeds) == 1:  # a last sample alone: nothing to share a batch with
+                return gens + self._sequential(messages, config, start)
+            try:
+                samples = decode(llm, request, seeds, self._n_threads)
+            except (RuntimeError, ValueError) as e:
+                raise ModelError(f"{self.name}: {e}", retryable=False) from e
+            gens += [_generation(s, len(request["prompt"])) for s in samples]
         return gens
 
-    def _one(
-        self, messages: Sequence[Message], config: GenerateConfig, seed: int | None
-    ) -> Generation:
+    def _chat_kwargs(self, messages: Sequence[Message], config: GenerateConfig
+                     ) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "messages": [m.to_dict() for m in messages],
             "temperature": config.temperature,
@@ -145,13 +213,19 @@ class LlamaCppModel:
             "max_tokens": config.max_tokens,
             "stop": list(config.stop) or None,
         }
-        if seed is not None:
-            kwargs["seed"] = seed
         if config.logprobs:
             kwargs["logprobs"] = True
             kwargs["top_logprobs"] = config.top_logprobs
         if config.json_schema is not None:  # llama.cpp turns the schema into a grammar
             kwargs["response_format"] = {"type": "json_object", "schema": config.schema()}
+        return kwargs
+
+    def _one(
+        self, messages: Sequence[Message], config: GenerateConfig, seed: int | None
+    ) -> Generation:
+        kwargs = self._chat_kwargs(messages, config)
+        if seed is not None:
+            kwargs["seed"] = seed
         try:
             out: Any = self._llm.create_chat_completion(**kwargs)
         except ValueError as e:  # e.g. the prompt does not fit the context window
@@ -168,6 +242,17 @@ class LlamaCppModel:
             ),
             finish_reason=choice.get("finish_reason"),
         )
+
+
+def _generation(s: Sample, n_prompt: int) -> Generation:
+    """A batched sample as the sequential path reports one."""
+    return Generation(
+        text=s.text.decode("utf-8", errors="ignore"),
+        logprobs=None if s.logprobs is None else tuple(
+            TokenLogprob(token, lp, top) for token, lp, top in s.logprobs),
+        usage=Usage(prompt_tokens=n_prompt, completion_tokens=len(s.tokens), calls=1),
+        finish_reason=s.finish_reason,
+    )
 
 
 def _logprobs(raw: Any) -> tuple[TokenLogprob, ...] | None:
