@@ -253,3 +253,15 @@ async def test_hf_samples_decode_as_rows(tiny_hf, monkeypatch):
     assert [g.text for g in await tiny_hf.generate(msgs, cfg)] == [g.text for g in rows]
     greedy = await tiny_hf.generate(msgs, replace(cfg, temperature=0.0))
     assert len({g.text for g in greedy}) == 1 and greedy[1].usage.calls == 0
+
+
+async def test_a_context_llama_cpp_refuses_falls_back_to_one_sequence():
+    """More sequences than llama.cpp allows: a context like the one before is made again
+    (the old one was closed first) and samples are drawn one after another."""
+    model = llamacpp.LlamaCppModel(n_ctx=1024, batch_samples=False)
+    assert llamacpp_batch.n_seq_max(model._llm) == 1
+    assert not llamacpp_batch.enable_sequences(model._llm, n_seq_max=100_000)
+    assert llamacpp_batch.n_seq_max(model._llm) == 1
+    model.batch_samples = True
+    gens = await model.generate(MSGS, replace(SAMPLED, n=2, max_tokens=8))
+    assert len(gens) == 2 and all(g.text and g.usage.completion_tokens <= 8 for g in gens)

@@ -55,9 +55,10 @@ N_SEQ_MAX = 16
 
 def enable_sequences(llm: Any, n_seq_max: int = N_SEQ_MAX) -> bool:
     """Give ``llm`` (a ``llama_cpp.Llama``) a context of ``n_seq_max`` sequences sharing one
-    KV cache of ``n_ctx`` cells, in place of the single-sequence one ``Llama`` made. Returns
-    False (and keeps the old context) where llama.cpp cannot: a recurrent or hybrid model,
-    or a build whose sequences would get less than the whole context."""
+    KV cache of ``n_ctx`` cells, in place of the single-sequence one ``Llama`` made (closed
+    first: the two caches are never held at once). Returns False, with a single-sequence
+    context as before, where llama.cpp cannot: a recurrent or hybrid model, or a build whose
+    sequences would get less than the whole context."""
     import llama_cpp
     from llama_cpp import _internals
 
@@ -65,22 +66,27 @@ def enable_sequences(llm: Any, n_seq_max: int = N_SEQ_MAX) -> bool:
         return False
     params = llm.context_params
     old_max, old_unified = params.n_seq_max, params.kv_unified
+    n_ctx = llama_cpp.llama_n_ctx(llm.ctx)
+    # the old context goes first, so that two KV caches are never held at once (a large
+    # model's cache on a GPU may not fit twice)
+    llm._ctx.close()
     params.n_seq_max, params.kv_unified = n_seq_max, True
+    ctx: Any = None
     try:
         ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=llm.verbose)
+        ok = (llama_cpp.llama_n_ctx_seq(ctx.ctx) >= n_ctx
+              and llama_cpp.llama_n_seq_max(ctx.ctx) >= n_seq_max)
     except ValueError:
+        ok = False
+    if not ok:  # a single-sequence context again, as Llama made it
+        if ctx is not None:
+            ctx.close()
         params.n_seq_max, params.kv_unified = old_max, old_unified
-        return False
-    if (llama_cpp.llama_n_ctx_seq(ctx.ctx) < llama_cpp.llama_n_ctx(llm.ctx)
-            or llama_cpp.llama_n_seq_max(ctx.ctx) < n_seq_max):
-        ctx.close()
-        params.n_seq_max, params.kv_unified = old_max, old_unified
-        return False
-    old, llm._ctx = llm._ctx, ctx
+        ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=llm.verbose)
+    llm._ctx = ctx
     llm._stack.enter_context(contextlib.closing(ctx))
-    old.close()
     llm.reset()
-    return True
+    return ok
 
 
 def n_seq_max(llm: Any) -> int:
