@@ -98,3 +98,35 @@ def test_mc_anchored_on_the_embedded_model_resumes_from_the_store(injected, tmp_
     m2 = json.loads((tmp_path / "mc" / "metrics.json").read_text())
     assert m2["this_run"]["engine_calls"] == 0 and m2["this_run"]["resumed_items"] == 2
     assert m2["first_errors"] == m["first_errors"]
+
+
+@pytest.mark.slow
+def test_mc_anchored_scan_through_an_openai_server(injected, tmp_path, llama_server):
+    """The early-stopping probes through a served model (llama.cpp's server, one sample per
+    request): chunks of the N-sample request through the store, then a per-step run in the
+    same directory draws only the samples the search did not."""
+    common = ("mc", str(injected), "--actor", "openai:smollm2", "--base-url", llama_server,
+              "--rollouts", "4", "--max-tokens", "16", "--limit", "2",
+              "--out", str(tmp_path / "mc"))
+    scan = run(*common, "--method", "anchored-scan", tmp_path=tmp_path)
+    assert scan.returncode == 0, scan.stderr
+    m = json.loads((tmp_path / "mc" / "metrics.json").read_text())
+    rows = [json.loads(x) for x in (tmp_path / "mc" / "labels.jsonl").read_text().splitlines()]
+    assert m["method"] == "anchored-scan" and len(rows) == 2
+    drawn = sum(r["rollouts"] for r in rows)
+    assert m["this_run"]["engine_calls"] >= 1
+    for r in rows:
+        for lab in r["labels"]:  # a probe stops at its first success, or draws all 4
+            assert (lab["hard"] == 1 and len(lab["answers"]) <= 4) or (
+                lab["hard"] == 0 and len(lab["answers"]) == 4)
+            assert lab.get("stopped", False) == (len(lab["answers"]) < 4)
+    per_step = run(*common, "--method", "per-step", tmp_path=tmp_path)
+    assert per_step.returncode == 0, per_step.stderr
+    m2 = json.loads((tmp_path / "mc" / "metrics.json").read_text())
+    steps = sum(len(r["steps"]) for r in rows)
+    assert m2["method"] == "per-step"
+    # every sample the scan drew came from the store, the rest from the server (a prefix the
+    # scan rolled out in full needs no engine call)
+    full = sum(len(lab["answers"]) == 4 for r in rows for lab in r["labels"])
+    assert m2["this_run"]["store_hits"] >= drawn
+    assert m2["this_run"]["engine_calls"] <= steps - full
