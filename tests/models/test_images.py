@@ -3,13 +3,14 @@ local recording HTTP server (no vision model runs here)."""
 
 import base64
 import json
+import os
 
 import pytest
 
 from criticlab.critics.prompted import PromptedCritic
 from criticlab.data.jsonl import read_examples
 from criticlab.errors import InputError, ModelError
-from criticlab.models.base import GenerateConfig, Message
+from criticlab.models.base import MAX_IMAGE_BYTES, GenerateConfig, Message, image_url
 from criticlab.models.openai import OpenAIModel
 from criticlab.store import request_key
 from criticlab.types import Problem, Solution
@@ -53,6 +54,36 @@ def test_bad_images(tmp_path):
     txt.write_text("hi")
     with pytest.raises(InputError, match="not an image"):
         Message("user", "q", (str(txt),)).to_openai()
+
+
+def test_a_local_image_is_checked_before_it_is_read(tmp_path):
+    # the type comes from the bytes, not the name
+    named_txt = tmp_path / "figure.txt"
+    named_txt.write_bytes(PNG)
+    assert image_url(str(named_txt)) == "data:image/png;base64," + base64.b64encode(PNG).decode()
+    fake = tmp_path / "fake.png"
+    fake.write_text("#!/bin/sh\necho not a picture\n")
+    with pytest.raises(InputError, match="not an image"):
+        image_url(str(fake))
+    # devices, FIFOs and folders are never read (a FIFO would wait for a writer for ever,
+    # /dev/zero would fill the memory)
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    for path in ("/dev/zero", str(fifo), str(tmp_path)):
+        with pytest.raises(InputError, match="not a regular file"):
+            image_url(path)
+    big = tmp_path / "big.png"
+    with big.open("wb") as f:
+        f.write(PNG)
+        f.truncate(MAX_IMAGE_BYTES + 1)  # sparse: nothing near that size is written
+    with pytest.raises(InputError, match="over the image limit"):
+        image_url(str(big))
+    for name, head in [("a.jpg", b"\xff\xd8\xff\xe0"), ("a.gif", b"GIF89a"),
+                       ("a.webp", b"RIFF\x00\x00\x00\x00WEBPVP8 ")]:
+        (tmp_path / name).write_bytes(head + b"\x00" * 16)
+        assert image_url(str(tmp_path / name)).startswith(
+            f"data:image/{name.split('.')[1].replace('jpg', 'jpeg')};base64,")
+    assert image_url("https://example.org/a.png") == "https://example.org/a.png"
 
 
 def test_records_carry_images(tmp_path):

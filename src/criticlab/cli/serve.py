@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import signal
-import threading
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -26,6 +23,7 @@ from criticlab.cli.common import (
     err,
 )
 from criticlab.errors import ConfigError
+from criticlab.serve.server import HEADER_TIMEOUT_S, MAX_CONNECTIONS
 
 
 def serve(
@@ -54,15 +52,23 @@ def serve(
         help="Bytes per request body (413 above).")] = 8 * 1024 * 1024,
     max_inflight: Annotated[int, typer.Option(
         help="Records being critiqued over all requests (429 with Retry-After above).")] = 256,
+    max_record: Annotated[int, typer.Option(
+        help="Characters of text per record (413 above).")] = 200_000,
+    max_record_steps: Annotated[int, typer.Option(
+        help="Steps per record (413 above).")] = 2_000,
+    max_connections: Annotated[int, typer.Option(
+        help="Open connections; past it the one idle longest is closed.")] = MAX_CONNECTIONS,
+    header_timeout: Annotated[float, typer.Option(
+        help="Seconds a connection may wait before its request's headers arrive.")
+    ] = HEADER_TIMEOUT_S,
     reward: Annotated[str, typer.Option(
         help="Reward of /get_reward (OpenRLHF) and /v1/reward's default: verdict, "
              "first_error or score.")] = "verdict",
     structured: StructuredOpt = False,
 ) -> None:
     """Serve critiques and critique rewards over HTTP (also OpenRLHF's /get_reward)."""
-    import uvicorn
-
     from criticlab.serve.app import Limits, build_app, check_bind
+    from criticlab.serve.server import run
 
     check_bind(host, token)
     if samples < 1:
@@ -71,45 +77,18 @@ def serve(
         raise ConfigError("--max-tokens must be at least 1")
     if not 0 <= port < 65536:
         raise ConfigError("--port must be from 0 to 65535")
+    if max_connections < 1 or header_timeout <= 0:
+        raise ConfigError("--max-connections and --header-timeout must be positive")
     app = build_app(critic, model, base_url=base_url, threads=threads, timeout=timeout,
                     concurrency=concurrency, max_tokens=max_tokens, structured=structured,
                     samples=samples, template=template,
                     store_path=store or default_store_path(), token=token,
                     limits=Limits(max_batch=max_batch, max_body=max_body,
-                                  max_inflight=max_inflight, request_timeout=request_timeout),
+                                  max_inflight=max_inflight, request_timeout=request_timeout,
+                                  max_record=max_record, max_record_steps=max_record_steps),
                     reward=reward)
-    config = uvicorn.Config(app, host=host, port=port, log_level="info", timeout_keep_alive=5)
     err.print(f"serving {critic} on http://{host}:{port} (stop: Ctrl-C or SIGTERM; "
               "requests in flight finish first)", soft_wrap=True)
-    if signal.SIGINT in _run(config):
+    if signal.SIGINT in run(app, host, port, max_connections=max_connections,
+                            header_timeout=header_timeout):
         raise typer.Exit(130)
-
-
-def _run(config: Any) -> list[int]:
-    """Run uvicorn until SIGTERM or SIGINT, stopping gracefully (requests in flight finish);
-    the signals it got. uvicorn itself re-raises the signal after its shutdown, which would
-    end the process by that signal instead of exit code 0."""
-    import uvicorn
-
-    got: list[int] = []
-
-    class Server(uvicorn.Server):
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            if threading.current_thread() is not threading.main_thread():
-                yield
-                return
-
-            def on_signal(sig: int, frame: Any) -> None:
-                got.append(sig)
-                self.handle_exit(sig, frame)
-
-            old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-            try:
-                yield
-            finally:
-                for s, h in old.items():
-                    signal.signal(s, h)
-
-    Server(config).run()
-    return got

@@ -25,6 +25,7 @@ characters is not read at all: its verdict is "unknown" and the explanation says
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import dataclass
@@ -394,6 +395,12 @@ class ArithmeticCritic:
     name = "arithmetic"
 
     async def critique(self, problem: Problem, solution: Solution) -> Critique:
+        # in a worker thread: a long solution takes a while, and the event loop (a server's
+        # other requests, a job's model calls) must not wait for it
+        return await asyncio.to_thread(self.critique_blocking, problem, solution)
+
+    def critique_blocking(self, problem: Problem, solution: Solution) -> Critique:
+        """``critique`` in the calling thread."""
         steps = tuple(_check_step_safely(text, i) for i, text in enumerate(solution.steps))
         first_error = first_incorrect(steps)
         verdict: Overall | None

@@ -40,24 +40,62 @@ class Message:
         return {"role": self.role, "content": parts}
 
 
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+"""The largest local image file read into a request."""
+
+# An image's type, read from its first bytes (never from its name).
+_IMAGE_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"), (b"GIF89a", "image/gif"), (b"BM", "image/bmp"),
+    (b"II*\x00", "image/tiff"), (b"MM\x00*", "image/tiff"),
+)
+
+
+def is_image_url(image: str) -> bool:
+    """An http(s) URL or a ``data:image/...`` URL: sent on as it is, never read here."""
+    return image.startswith(("http://", "https://", "data:image/"))
+
+
+def image_type(head: bytes) -> str | None:
+    """The MIME type of an image file from its first 16 bytes; ``None`` if not an image."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return next((mime for magic, mime in _IMAGE_SIGNATURES if head.startswith(magic)), None)
+
+
 def image_url(image: str) -> str:
-    """``image`` as a URL: http(s) and data URLs unchanged, a local file as a data URL."""
-    if image.startswith(("http://", "https://", "data:")):
+    """``image`` as a URL: http(s) and data URLs unchanged, a local file as a data URL. The
+    file must be a regular file of at most :data:`MAX_IMAGE_BYTES` whose bytes are an image
+    (PNG, JPEG, GIF, WebP, BMP, TIFF); anything else is an ``InputError`` before it is read
+    (a device, a FIFO or a directory is never opened for reading)."""
+    if is_image_url(image) or image.startswith("data:"):
         return image
     import base64
-    import mimetypes
-    from pathlib import Path
+    import os
+    import stat
 
     from criticlab.errors import InputError
 
-    path = Path(image)
-    try:
-        data = path.read_bytes()
+    try:  # O_NONBLOCK: opening a FIFO does not wait for a writer
+        fd = os.open(image, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:
         raise InputError(f"cannot read the image: {e.strerror}", path=image) from None
-    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    if not mime.startswith("image/"):
-        raise InputError(f"not an image ({mime})", path=image)
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise InputError("not a regular file", path=image)
+    if info.st_size > MAX_IMAGE_BYTES:
+        os.close(fd)
+        raise InputError(f"{info.st_size} bytes, over the image limit of {MAX_IMAGE_BYTES}",
+                         path=image)
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(MAX_IMAGE_BYTES + 1)
+    mime = image_type(data[:16])
+    if mime is None:
+        raise InputError("not an image (PNG, JPEG, GIF, WebP, BMP or TIFF, read from its "
+                         "first bytes)", path=image)
+    if len(data) > MAX_IMAGE_BYTES:
+        raise InputError(f"over the image limit of {MAX_IMAGE_BYTES} bytes", path=image)
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 

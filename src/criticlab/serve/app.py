@@ -12,9 +12,15 @@ Endpoints (JSON in and out; every error is ``{"error": "one line"}``, never a tr
 - ``POST /get_reward``: OpenRLHF's remote reward model (:mod:`criticlab.serve.openrlhf`).
 
 Limits: a token (``Authorization: Bearer``) on every endpoint but ``/health`` when one is
-set (401); the body size (413), records per request (413), items in flight over all requests
-(429 with ``Retry-After``), seconds per request (504). Bad JSON or a bad field is a 400 naming
-the field. A client that disconnects cancels its request's work.
+set (401); the body size (413), records per request (413), characters and steps per record
+(413 naming the record), items in flight over all requests (429 with ``Retry-After``),
+seconds per request, reading the body included (504). Bad JSON or a bad field is a 400 naming
+the field; an image that is not an http(s) or ``data:image/`` URL is one (the server reads no
+path a client names). A client that disconnects cancels its request's work (499, no error).
+
+No request holds the event loop: the body is parsed, split into steps and answered in JSON in
+worker threads, the verifiers run off the loop, and every pattern applied to request text is
+linear. Connections are limited by :mod:`criticlab.serve.server`.
 """
 
 from __future__ import annotations
@@ -27,20 +33,23 @@ import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from starlette.requests import ClientDisconnect
 
 from criticlab.critics.base import Critic
 from criticlab.engines import Engines, EngineSpec
 from criticlab.errors import ConfigError
 from criticlab.serve import openrlhf
+from criticlab.serve.client import check_token
 from criticlab.serve.service import (
     POLICY_REWARDS,
     REWARDS,
+    Limits,
     RequestError,
     Service,
     check_reward,
@@ -48,25 +57,9 @@ from criticlab.serve.service import (
     to_examples,
 )
 from criticlab.store import Store, json_text
+from criticlab.types import Result
 
 log = logging.getLogger("criticlab.serve")
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_batch: int = 64
-    """Records (or OpenRLHF queries) per request."""
-    max_body: int = 8 * 1024 * 1024
-    """Bytes per request body."""
-    max_inflight: int = 256
-    """Items being critiqued over all requests; more is a 429."""
-    request_timeout: float = 600.0
-    """Seconds per request; more is a 504."""
-
-    def check(self) -> None:
-        for name, value in asdict(self).items():
-            if value <= 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be positive")
 
 
 def is_loopback(host: str) -> bool:
@@ -102,6 +95,7 @@ def build_app(critic_spec: str | Critic, model_spec: str = "embedded", *,
     from criticlab import __version__
     from criticlab.registry import uses_model
 
+    check_token(token, "--token (or CRITICLAB_TOKEN)")
     limits = limits or Limits()
     limits.check()
     if concurrency < 1:
@@ -152,15 +146,14 @@ def build_app(critic_spec: str | Critic, model_spec: str = "embedded", *,
         try:
             _authorize(request, token)
             if work is None:
-                body: Any = None
-                result = await _info() if name == "info" else stats()
+                response = _json(await _info() if name == "info" else stats())
             else:
-                body = await _read_json(request, limits.max_body)
+                body = await _read_json(request, limits)
                 result = await _guarded(request, work(body), limits.request_timeout)
-            response = _json(result)
+                response = await asyncio.to_thread(_json, result)  # megabytes of JSON: off the loop
         except RequestError as e:
             response = _json({"error": e.message}, e.status, e.headers)
-        except _Disconnected:
+        except (_Disconnected, ClientDisconnect):  # the client left: nobody to answer
             requests["cancelled"] += 1
             response = Response(status_code=499)
         except Exception:  # never a traceback to the client; the server log has it
@@ -178,14 +171,15 @@ def build_app(critic_spec: str | Critic, model_spec: str = "embedded", *,
                 "stats": stats()}
 
     async def critique_work(body: Any) -> dict[str, Any]:
-        examples = to_examples(_field(body, "records", ("records",)), max_batch=limits.max_batch)
+        examples = await asyncio.to_thread(to_examples, _field(body, "records", ("records",)),
+                                           limits=limits)
         with service.admit(len(examples)):
             results = await service.critique_all(examples)
-        return {"results": [r.to_dict() for r in results]}
+        return {"results": await _dicts(results)}
 
     async def reward_work(body: Any) -> dict[str, Any]:
         records = _field(body, "records", ("records", "reward", "critiques"))
-        examples = to_examples(records, max_batch=limits.max_batch)
+        examples = await asyncio.to_thread(to_examples, records, limits=limits)
         name = check_reward(body.get("reward", reward), examples)
         with_critiques = body.get("critiques", False)
         if not isinstance(with_critiques, bool):
@@ -194,11 +188,11 @@ def build_app(critic_spec: str | Critic, model_spec: str = "embedded", *,
             rewards, results = await service.rewards(examples, name)
         out: dict[str, Any] = {"reward": name, "rewards": rewards}
         if with_critiques:
-            out["critiques"] = [r.to_dict() for r in results]
+            out["critiques"] = await _dicts(results)
         return out
 
     async def openrlhf_work(body: Any) -> dict[str, Any]:
-        examples, n = openrlhf.parse(body, max_batch=limits.max_batch)
+        examples, n = await asyncio.to_thread(openrlhf.parse, body, limits=limits)
         todo = [ex for ex in examples if ex is not None]
         with service.admit(len(todo)):
             _, results = await service.rewards(todo, "verdict", field="query")
@@ -267,20 +261,36 @@ def _field(body: Any, name: str, known: tuple[str, ...]) -> Any:
     return body[name]
 
 
-async def _read_json(request: Request, limit: int) -> Any:
+async def _read_json(request: Request, limits: Limits) -> Any:
+    """The body as JSON: at most ``limits.max_body`` bytes (413), read within the request
+    timeout (504), parsed off the event loop (megabytes of JSON take a while)."""
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise RequestError(413, f"body: {int(length)} bytes, over the limit of {limit}")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestError(413, f"body: over the limit of {limit} bytes")
-        chunks.append(chunk)
+    if length is not None and length.isdigit() and int(length) > limits.max_body:
+        raise RequestError(413, f"body: {int(length)} bytes, over the limit of {limits.max_body}")
+
+    async def read() -> bytes:
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limits.max_body:
+                raise RequestError(413, f"body: over the limit of {limits.max_body} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
     try:
-        return json.loads(b"".join(chunks))
+        data = await asyncio.wait_for(read(), limits.request_timeout)
+    except TimeoutError:
+        raise RequestError(504, f"the body took over {limits.request_timeout:g} s to arrive"
+                           ) from None
+    try:
+        return await asyncio.to_thread(json.loads, data)
     except (ValueError, RecursionError) as e:
         raise RequestError(400, f"body: not valid JSON ({_short(e)})") from None
+
+
+async def _dicts(results: list[Result]) -> list[dict[str, Any]]:
+    """``Result.to_dict()`` of each, off the event loop (a batch may echo megabytes)."""
+    return await asyncio.to_thread(lambda: [r.to_dict() for r in results])
 
 
 def _short(e: BaseException) -> str:

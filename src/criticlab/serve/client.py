@@ -12,14 +12,26 @@ from typing import Any
 
 import httpx2 as httpx
 
-from criticlab.errors import ModelError
+from criticlab.errors import ConfigError, ModelError
 
 _RETRYABLE = {429, 502, 503, 504}
+
+
+def check_token(token: str | None, where: str = "the token") -> None:
+    """A token travels in an HTTP header (``Authorization: Bearer TOKEN``), which holds
+    visible ASCII only: a token with another character (non-ASCII, a space, a control
+    character) could never be sent or matched, so it is refused here, on both sides."""
+    if token is not None and not token:
+        raise ConfigError(f"{where}: is empty")
+    if token is not None and not all("!" <= c <= "~" for c in token):
+        raise ConfigError(f"{where}: must be visible ASCII characters with no spaces (it is "
+                          "sent in an HTTP header); choose another token")
 
 
 class _Base:
     def __init__(self, base_url: str, token: str | None = None, *, timeout: float = 600.0,
                  retries: int = 4) -> None:
+        check_token(token or None)
         self.base_url = base_url.rstrip("/")
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.timeout = timeout

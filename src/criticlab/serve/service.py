@@ -29,13 +29,15 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from criticlab.critics.base import Critic
 from criticlab.data.jsonl import to_example
 from criticlab.engines import Engines
-from criticlab.errors import InputError, ModelError
+from criticlab.errors import ConfigError, InputError, ModelError
 from criticlab.metrics import critique_prediction, gold_index
+from criticlab.models.base import is_image_url
 from criticlab.train import rewards
 from criticlab.types import Critique, Example, Result
 
@@ -60,25 +62,91 @@ def field_error(where: str, e: InputError) -> RequestError:
                         else f"{where}: {e.message}")
 
 
-def to_examples(records: Any, *, max_batch: int, field: str = "records") -> list[Example]:
+@dataclass(frozen=True)
+class Limits:
+    """What one client may ask of the server."""
+
+    max_batch: int = 64
+    """Records (or OpenRLHF queries) per request."""
+    max_body: int = 8 * 1024 * 1024
+    """Bytes per request body."""
+    max_inflight: int = 256
+    """Items being critiqued over all requests; more is a 429."""
+    request_timeout: float = 600.0
+    """Seconds per request; more is a 504."""
+    max_record: int = 200_000
+    """Characters of text per record (problem, solution or steps, reference answer)."""
+    max_record_steps: int = 2_000
+    """Steps per record (after splitting a free-text solution)."""
+
+    def check(self) -> None:
+        for name, value in asdict(self).items():
+            if value <= 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be positive")
+
+    def check_batch(self, n: int, field: str, what: str = "records") -> None:
+        if n > self.max_batch:
+            raise RequestError(413, f"{field}: {n} {what}, over the limit of {self.max_batch} "
+                                    "per request")
+
+    def check_chars(self, where: str, chars: int) -> None:
+        """413 naming the record ``where`` when its text is over the limit."""
+        if chars > self.max_record:
+            raise RequestError(413, f"{where}: {chars} characters, over the limit of "
+                                    f"{self.max_record} per record (--max-record)")
+
+    def check_steps(self, where: str, steps: int) -> None:
+        """413 naming the record ``where`` when it has more steps than the limit."""
+        if steps > self.max_record_steps:
+            raise RequestError(413, f"{where}: {steps} steps, over the limit of "
+                                    f"{self.max_record_steps} per record (--max-record-steps)")
+
+
+def _text_size(value: Any) -> int:
+    """Characters of the strings in a record's fields (lists and objects counted through)."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, Mapping):
+        return sum(len(str(k)) + _text_size(v) for k, v in value.items())
+    if isinstance(value, list):
+        return sum(_text_size(v) for v in value)
+    return 0
+
+
+def to_examples(records: Any, *, limits: Limits | None, field: str = "records"
+                ) -> list[Example]:
     """The request's records (criticlab's record format) as examples with a solution; the
-    first bad one is a 400 naming its field, a batch over ``max_batch`` a 413."""
+    first bad one is a 400 naming its field, a batch or a record over ``limits`` a 413.
+
+    ``limits`` set: the records come from a client of the server, which is not trusted: an
+    image must be an http(s) or ``data:image/`` URL (a path would make the server read its own
+    files), and each record is checked against the per-record limits before it is split into
+    steps. ``None``: a caller in this process (the in-process TRL reward), whose records may
+    name local image files, as in the CLI."""
     if not isinstance(records, list):
         raise RequestError(400, f"{field}: must be a list of records")
     if not records:
         raise RequestError(400, f"{field}: is empty (give at least one record)")
-    if len(records) > max_batch:
-        raise RequestError(413, f"{field}: {len(records)} records, over the limit of "
-                                f"{max_batch} per request")
+    if limits is not None:
+        limits.check_batch(len(records), field)
     out = []
     for i, rec in enumerate(records):
+        where = f"{field}[{i}]"
+        if limits is not None and isinstance(rec, Mapping):
+            limits.check_chars(where, _text_size(rec))
         try:
             ex = to_example(rec, default_id=str(i))
         except InputError as e:
-            raise field_error(f"{field}[{i}]", e) from None
+            raise field_error(where, e) from None
         if ex.solution is None:
-            raise RequestError(400, f"{field}[{i}].steps: no solution to critique "
+            raise RequestError(400, f"{where}.steps: no solution to critique "
                                     "(give 'steps' or 'solution')")
+        if limits is not None:
+            limits.check_steps(where, len(ex.solution.steps))
+            for j, image in enumerate(ex.problem.images):
+                if not is_image_url(image):
+                    raise RequestError(400, f"{where}.images[{j}]: must be an http(s) URL or "
+                                            "a data:image/ URL (the server reads no paths)")
         out.append(ex)
     return out
 

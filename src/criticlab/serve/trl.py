@@ -65,7 +65,7 @@ class RewardFunction:
             threading.Thread(target=self._loop.run_forever, daemon=True,
                              name="criticlab-reward").start()
         try:
-            examples = to_examples(records, max_batch=len(records))
+            examples = to_examples(records, limits=None)
         except RequestError as e:
             raise InputError(e.message) from None
 
