@@ -102,25 +102,32 @@ class Problem:
 
 @dataclass(frozen=True)
 class Solution:
-    """A solution already split into steps (see :mod:`criticlab.steps` for splitting)."""
+    """A solution already split into steps (see :mod:`criticlab.steps` for splitting).
+    ``text`` is the free text the steps were split from, exactly as given, where that matters:
+    splitting strips lines, and a program (a code record's, for the code critic) needs its
+    indentation."""
 
     steps: tuple[str, ...]
     final_answer: str | None = None
     source: str | None = None
+    text: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.steps, tuple):
             object.__setattr__(self, "steps", tuple(self.steps))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"steps": list(self.steps), "final_answer": self.final_answer, "source": self.source}
+        d = {"steps": list(self.steps), "final_answer": self.final_answer, "source": self.source}
+        return d if self.text is None else {**d, "text": self.text}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Solution:
+        text = d.get("text")
         return cls(
             steps=tuple(str(s) for s in d["steps"]),
             final_answer=d.get("final_answer"),
             source=d.get("source"),
+            text=None if text is None else str(text),
         )
 
 

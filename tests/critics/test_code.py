@@ -348,3 +348,324 @@ def test_hostile_orphan_is_killed_with_the_run(isolated: None) -> None:
     result, _ = run_hostile("orphan")
     assert (result.status, result.stdout) == ("ok", "left a daemon behind\n")
     # run_hostile checked that no process of the sandbox uid survived the run
+
+
+# --- a program written to cheat --------------------------------------------------------------
+# Each forger below is a WRONG add() (it subtracts) that tries to make its tests read as
+# passed. Every one of them did, against the harness that printed its results on stdout.
+
+WRONG = "def add(a, b):\n    return a - b\n"
+ADD_ASSERTS = "assert add(1, 2) == 3\nassert add(2, 2) == 4\n"
+
+# Prints "passed" for every test in the formats a result line has had, with every marker and
+# key it can find, on stdout and on every descriptor it has or can open, then leaves.
+FORGE = r'''
+import gc, json, os, re, sys
+def _forge(markers, keys, count):
+    import hmac
+    lines = []
+    for m in markers:
+        lines += [m + json.dumps({"start": i}) for i in range(count)]
+        lines += [m + json.dumps({"test": i, "ok": True}) for i in range(count)]
+        lines.append(m + json.dumps({"done": True}))
+    bodies = [json.dumps({"ready": True}, separators=(",", ":"))]
+    bodies += [json.dumps({"test": i, "ok": True}, separators=(",", ":")) for i in range(count)]
+    bodies.append(json.dumps({"done": True}, separators=(",", ":")))
+    for key in keys + [b"\0" * 32]:
+        for body in bodies:
+            mac = hmac.new(key, body.encode(), "sha256").hexdigest()[:32]
+            lines.append("\x1ecriticlab:" + mac + body)
+    data = ("\n".join(lines) + "\n").encode()
+    targets = set(range(1, 64))
+    for pid in ("self", str(os.getppid()), "1"):
+        try:
+            targets |= {"/proc/%s/fd/%s" % (pid, fd) for fd in os.listdir("/proc/%s/fd" % pid)}
+        except OSError:
+            pass
+    for t in sorted(targets, key=str):
+        try:
+            if isinstance(t, int):
+                os.write(t, data)
+            else:
+                fd = os.open(t, os.O_WRONLY | os.O_NONBLOCK)
+                os.write(fd, data)
+        except OSError:
+            pass
+    sys.stdout.write(data.decode())
+    sys.stdout.flush()
+'''
+
+FROM_FRAMES = FORGE + r'''
+markers, keys, count = [], [], 2
+for obj in gc.get_objects():
+    if isinstance(obj, dict):
+        m = obj.get("MARKER")
+        if isinstance(m, str):
+            markers.append(m)
+            count = len(obj.get("TESTS", ())) or count
+        k = obj.get("key")
+        if isinstance(k, bytes):
+            keys.append(k)
+    elif isinstance(obj, (bytes, bytearray)) and len(obj) == 32:
+        keys.append(bytes(obj))
+f = sys._getframe()
+while f is not None:
+    for space in (f.f_globals, f.f_locals):
+        if isinstance(space.get("MARKER"), str):
+            markers.append(space["MARKER"])
+    f = f.f_back
+_forge(markers, keys, count)
+os._exit(0)
+''' + WRONG
+
+FROM_MAIN_PY = FORGE + r'''
+text = open(sys.argv[0] if sys.argv and sys.argv[0] else "main.py").read()
+markers = [eval(m) for m in re.findall(r"^MARKER = ('.*')$", text, re.M)]
+keys = [bytes.fromhex(k) for k in re.findall(r"[0-9a-f]{64}", text)]
+_forge(markers, keys, 2)
+os._exit(0)
+''' + WRONG
+
+
+def assert_not_fooled(c: Critique, n: int = 2) -> None:
+    assert c.verdict == "incorrect" and c.score == 0.0, c
+    assert [s.verdict for s in c.steps] != ["correct"] * n
+    assert all(s.verdict != "correct" for s in c.steps)
+
+
+def test_forged_results_from_the_harness_globals_are_not_believed(isolated: None) -> None:
+    assert_not_fooled(judge(ADD_ASSERTS, FROM_FRAMES))
+
+
+def test_forged_results_from_reading_main_py_are_not_believed(isolated: None) -> None:
+    assert_not_fooled(judge(ADD_ASSERTS, FROM_MAIN_PY))
+
+
+def test_forged_results_then_exit_in_the_middle_of_a_test(isolated: None) -> None:
+    code = FORGE + (
+        "def add(a, b):\n"
+        "    _forge([m for o in gc.get_objects() if isinstance(o, dict)\n"
+        "            for m in [o.get('MARKER')] if isinstance(m, str)], [], 2)\n"
+        "    os._exit(0)\n")
+    c = judge(ADD_ASSERTS, code)
+    assert_not_fooled(c)
+    assert c.steps[0].explanation.startswith("the process ended early (exit status 0)")
+    assert c.steps[1].verdict == "unknown"
+
+
+def test_an_object_that_equals_everything_does_not_pass(isolated: None) -> None:
+    code = ("class Anything:\n    def __eq__(self, other):\n        return True\n"
+            "    __hash__ = object.__hash__\n    def __ne__(self, other):\n        return False\n"
+            "def add(a, b):\n    return Anything()\n")
+    c = judge(ADD_ASSERTS, code)
+    assert_not_fooled(c)
+    assert "never equals a plain value" in c.steps[0].explanation
+    c = judge(["assert add(1, 2) in (3, 4)", "assert [add(1, 2)] == [3]"], code)
+    assert_not_fooled(c)
+
+
+def test_patching_the_harness_and_builtins_does_not_pass(isolated: None) -> None:
+    code = ("import builtins, json, operator, sys\n"
+            "_dumps = json.dumps\n"
+            "json.dumps = lambda d, **k: _dumps({**d, 'ok': True} if 'ok' in d else d, **k)\n"
+            "class _Never(Exception):\n    pass\n"
+            "builtins.AssertionError = _Never\n"
+            "operator.eq = lambda a, b: True\n"
+            "sys.settrace(lambda *a: None)\n"
+            "abs = lambda x: 0\n"
+            "round = lambda *a: 3\n" + WRONG)
+    c = judge(ADD_ASSERTS + "assert abs(add(0.1, 0.2) - 0.3) < 1e-9\n"
+              "assert round(add(1.4, 1.4)) == 3\n", code)
+    assert_not_fooled(c, 4)
+
+
+def test_killing_the_harness_is_not_a_pass(isolated: None) -> None:
+    code = FORGE + ("def add(a, b):\n    _forge([], [], 2)\n"
+                    "    os.kill(os.getppid(), 9)\n    return a - b\n")
+    c = judge(ADD_ASSERTS, code)
+    assert_not_fooled(c)
+    assert c.steps[0].explanation.startswith("was killed: killed by SIGKILL")
+
+
+def test_modules_planted_for_the_harness_to_import_are_not_imported(isolated: None) -> None:
+    # run in the harness, this would sign "passed" for every test with the harness's own key
+    plant = ("import gc, os\n"
+             "for o in gc.get_objects():\n"
+             "    if type(o).__name__ == '_Out':\n"
+             "        [o.say(test=i, ok=True) for i in range(3)]\n"
+             "        o.say(done=True)\n"
+             "        os._exit(0)\n")
+    code = ("import os\n"
+            f"for name in ('random', 'fractions', 'decimal'):\n"
+            f"    open(os.path.join(os.getcwd(), name + '.py'), 'w').write({plant!r})\n"
+            "from fractions import Fraction\n"
+            "def add(a, b):\n    return Fraction(a - b)\n")
+    c = judge(["import random\nassert add(1, 2) == 3", "assert add(2, 2) == 4",
+               "assert add(3, 0) == random.choice([3])"], code)
+    assert [s.verdict for s in c.steps] == ["incorrect", "incorrect", "correct"], c
+
+
+def test_stdio_expected_output_never_reaches_the_program(isolated: None) -> None:
+    expected = f"criticlab-expected-{secrets.token_hex(8)}"
+    # it looks everywhere it may read for the expected output, and prints the first it finds
+    code = ("import os, re\nfound = []\n"
+            "for top in ('/sandbox', '/tmp', '/etc', os.getcwd()):\n"
+            "    for root, dirs, files in os.walk(top):\n"
+            "        for name in files:\n"
+            "            try:\n"
+            "                found.append(open(os.path.join(root, name), 'rb').read())\n"
+            "            except OSError:\n"
+            "                pass\n"
+            "for pid in os.listdir('/proc'):\n"
+            "    for part in ('cmdline', 'environ', 'fd/0', 'fd/3'):\n"
+            "        try:\n"
+            "            found.append(open(f'/proc/{pid}/{part}', 'rb').read(1 << 20))\n"
+            "        except OSError:\n"
+            "            pass\n"
+            "hits = re.findall(rb'criticlab-expected-[0-9a-f]{16}', b''.join(found))\n"
+            "print(hits[0].decode() if hits else 'none')\n")
+    c = judge([{"input": "", "output": expected}], code, critic=CodeCritic(timeout=20))
+    assert c.verdict == "incorrect"
+    assert c.steps[0].explanation.endswith("got 'none\\n'"), c.steps[0].explanation
+
+
+# The solution's objects stay in its process; the tests see them through handles.
+RICH = '''
+import math
+from collections import Counter, namedtuple
+Point = namedtuple("Point", "x y")
+class Stack:
+    def __init__(self):
+        self.items = []
+    def push(self, x):
+        self.items.append(x)
+        return self
+    def pop(self):
+        return self.items.pop()
+    def __len__(self):
+        return len(self.items)
+    def __iter__(self):
+        return iter(self.items)
+class Oops(Exception):
+    pass
+def squares(n):
+    for i in range(n):
+        yield i * i
+def sort_in_place(xs):
+    xs.sort()
+def counts(s):
+    return Counter(s)
+def point():
+    return Point(1, 2)
+def fail(kind):
+    if kind == "value":
+        raise ValueError("bad")
+    raise Oops("mine")
+def values():
+    return 2 ** 200, float("inf"), -0.0, 1 + 2j, b"\\x00\\xff", {1, 2}, frozenset({3}), range(3)
+'''
+RICH_TESTS = [
+    "s = Stack()\nassert len(s.push(1).push(2)) == 2 and s.pop() == 2 and list(s) == [1]",
+    "assert list(squares(4)) == [0, 1, 4, 9] and 9 in squares(4) and 5 not in squares(4)",
+    "xs = [3, 1, 2]\nsort_in_place(xs)\nassert xs == [1, 2, 3]",
+    "assert counts('aab') == {'a': 2, 'b': 1} and point() == (1, 2)",
+    "try:\n    fail('value')\nexcept ValueError as e:\n    assert str(e) == 'bad'\nelse:\n    assert False",
+    "assert values() == (2 ** 200, float('inf'), 0.0, 1 + 2j, b'\\x00\\xff', {1, 2}, "
+    "frozenset({3}), range(3))",
+    "assert math.isqrt(16) == 4 and isinstance(Stack(), Stack) and Stack().items == []",
+    "fail('mine')",
+]
+
+
+def test_the_tests_use_the_solutions_objects_through_handles(isolated: None) -> None:
+    c = judge(RICH_TESTS, RICH)
+    assert [s.verdict for s in c.steps] == ["correct"] * 7 + ["incorrect"], c
+    assert c.steps[7].explanation == (
+        "runtime error at line 31: solution.Oops: mine (in test: fail('mine'))")
+
+
+def test_the_entry_point_may_have_a_builtins_name(isolated: None) -> None:
+    check = "def check(candidate):\n    assert candidate([1, 2]) == 3\n"
+    # the solution's sum is the one tested, though the builtin would pass
+    assert judge(check, "def sum(xs):\n    return 0\n", entry_point="sum").verdict == "incorrect"
+    right = "def sum(xs):\n    t = 0\n    for x in xs:\n        t += x\n    return t\n"
+    assert judge(check, right, entry_point="sum").verdict == "correct"
+
+
+PROBE = '''
+import ctypes, os, sys
+def probe():
+    seen, harness = {}, os.getppid()
+    for name, path in (("mem", f"/proc/{harness}/mem"), ("environ", f"/proc/{harness}/environ"),
+                       ("stdin", f"/proc/{harness}/fd/0"), ("launcher", "/proc/1/fd/0")):
+        try:
+            with open(path, "rb") as f:
+                f.read(1)
+            seen[name] = "read"
+        except OSError:
+            seen[name] = "denied"
+    try:
+        os.listdir(f"/proc/{harness}/fd")
+        seen["fds"] = "listed"
+    except OSError:
+        seen["fds"] = "denied"
+    attached = ctypes.CDLL(None).ptrace(16, harness, 0, 0)  # PTRACE_ATTACH
+    seen["ptrace"] = "attached" if attached == 0 else "denied"
+    seen["own stdin"] = sys.stdin.read() + os.read(0, 100).decode()
+    return seen
+'''
+
+
+def test_the_solution_cannot_reach_the_harness(isolated: None) -> None:
+    want = {k: "denied" for k in ("mem", "environ", "stdin", "launcher", "fds", "ptrace")}
+    c = judge(f"assert probe() == {{**{want!r}, 'own stdin': ''}}", PROBE)
+    assert c.verdict == "correct", c.steps[0].explanation
+
+
+# --- free text that is code --------------------------------------------------------------------
+
+INDENTED = "def add(a, b):\n    total = a\n\n    total += b\n    return total\n"
+CODE_RECORDS = [
+    {"id": "plain", "problem": "Add.", "solution": INDENTED, "tests": ADD_ASSERTS},
+    {"id": "fenced", "problem": "Add.", "tests": ADD_ASSERTS,
+     "solution": f"Here it is:\n\n```python\n{INDENTED}```\n\nIt adds."},
+]
+
+
+def test_free_text_code_keeps_its_text_exactly(tmp_path: Path) -> None:
+    from criticlab.data import load_benchmark
+    from criticlab.data.jsonl import to_example
+    from criticlab.steps import split_steps
+    from criticlab.types import Example
+
+    path = tmp_path / "code.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in CODE_RECORDS))
+    plain, fenced = load_benchmark(str(path))
+    assert plain.solution is not None and fenced.solution is not None
+    assert extract_code(plain.solution) == INDENTED == extract_code(fenced.solution)
+    # the steps are split as before, for every other critic
+    assert plain.solution.steps == split_steps(INDENTED) == (
+        "def add(a, b):\n    total = a", "total += b\n    return total")
+    ex = to_example(CODE_RECORDS[1], default_id="x")
+    assert ex.solution is not None and ex.solution.text == CODE_RECORDS[1]["solution"]
+    assert Example.from_dict(json.loads(json.dumps(ex.to_dict()))) == ex
+    # only a code record keeps it: any other solution and its dict are as they were
+    prose = to_example({"problem": "p", "solution": INDENTED}, default_id="y").solution
+    assert prose is not None and prose.text is None and prose.steps == plain.solution.steps
+    assert prose.to_dict() == {"steps": list(prose.steps), "final_answer": None, "source": None}
+
+
+def test_free_text_code_through_the_command_line(isolated: None, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "code.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in CODE_RECORDS))
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+           "CRITICLAB_STORE": str(tmp_path / "store.sqlite")}
+    p = subprocess.run([sys.executable, "-m", "criticlab", "critique", str(path), "--critic",
+                        "code", "--json"], capture_output=True, cwd=REPO, env=env, timeout=300)
+    assert p.returncode == 0, p.stderr.decode()
+    rows = [json.loads(line) for line in p.stdout.decode().splitlines()]
+    assert [(r["critique"]["verdict"], r["critique"]["score"]) for r in rows] == [
+        ("correct", 1.0), ("correct", 1.0)], rows

@@ -14,8 +14,9 @@
   block does not run (as in HumanEval).
 * a list of strings: each string is one test, as above.
 
-The solution's code is ``"\\n".join(solution.steps)``; when it holds a fenced block
-(```` ```python ````), the last such block is the code.
+The solution's code is ``solution.text`` when it has one (a code record's free text, kept
+because its split steps lose the indentation), else ``"\\n".join(solution.steps)``; when it
+holds a fenced block (```` ```python ````), the last such block is the code.
 
 The critique has one step per TEST (not per solution step): ``first_error`` is the first
 failing test, the verdict is "incorrect" when any test fails, ``score`` is the share that
@@ -27,20 +28,34 @@ the feedback quotes the failing test (its input, the expected and actual output)
 back for scoring (hidden tests) must never reach a language model, so do not feed this
 critic's feedback on hidden tests into a refine loop or a prompt; use public tests there.
 
-Not a defence against a program written to cheat: code in the same process as the assert
-tests could forge their results (as in HumanEval); the harness only catches the accidental
-cases (``exit()`` before the tests, a test that ends the process).
+A defence against a program written to cheat (as an RL reward must be): nothing the code can
+do, in an isolated run, makes a failing test read as passed. A stdin/stdout test is judged
+here, on the program's output, and its expected output never enters the sandbox. Assert tests
+run in :mod:`criticlab.critics.code_harness`: the solution's code runs in a child process of
+the harness, which runs each test itself, so every comparison is the harness's, on plain
+values (an object of the solution's never equals one, a name of the solution's never hides a
+builtin; only two of its own objects compare by its ``__eq__``, as a test of them asks); the
+child never sees an expected value, the harness's memory or descriptors, or the key that
+signs each result line; a line it prints, a process it kills, an exit it takes only ever
+leaves a test without a result, and such a test has failed. The limit: where the sandbox runs
+the code as the critic's own user with no namespaces (``network="allow"`` and
+``filesystem="allow"`` on a machine without them, not as root), the code can reach the
+critic's process, and none of this holds. What a test may pass to the solution: plain values
+and the solution's own objects (not a lambda or an object of the test's).
 """
 
 from __future__ import annotations
 
 import ast
 import asyncio
+import functools
+import hmac
 import json
 import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from criticlab.critics.sandbox import SandboxResult, run_sandboxed
@@ -51,6 +66,7 @@ __all__ = ["CodeCritic", "extract_code", "same_output"]
 
 _FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 _MAIN_LINE = re.compile(r'File "[^"]*main\.py", line (\d+)')
+_RECORD = re.compile(r"\x1ecriticlab:([0-9a-f]{32})(\{[^\n]*\})\n")
 _SHOW = 200  # characters of an input or output quoted in an explanation
 
 
@@ -75,9 +91,9 @@ class _Outcome:
 
 
 def extract_code(solution: Solution) -> str:
-    """The program in a solution: the last ```python (or unlabelled) fenced block of its
-    joined steps, else the joined steps themselves."""
-    text = "\n".join(solution.steps)
+    """The program in a solution: the last ```python (or unlabelled) fenced block of its text
+    (``solution.text``, else its joined steps), else that text itself."""
+    text = solution.text if solution.text is not None else "\n".join(solution.steps)
     blocks = [(lang.lower(), body) for lang, body in _FENCE.findall(text)]
     python = [b for lang, b in blocks if lang in ("python", "py", "python3")]
     plain = [b for lang, b in blocks if not lang]
@@ -135,11 +151,18 @@ class CodeCritic:
                 outcomes.append(_judge_stdio(test, result))
             return self._critique(outcomes, tests, "")
         asserts = [t for t in tests if isinstance(t, _AssertTest)]
-        program, marker = _harness(code, asserts)
-        result = await asyncio.to_thread(run_sandboxed, program, **self.limits)
+        key = secrets.token_bytes(32)
+        stdin = _payload(code, asserts, key, problem.metadata.get("entry_point"))
+        result = await asyncio.to_thread(run_sandboxed, _harness_source(), stdin=stdin,
+                                         **self.limits)
         if result.status == "refused":
             return self._refused(tests, result)
-        return self._critique(_judge_asserts(asserts, result, marker), tests, "")
+        records = _records(result.stdout, key)
+        refused = next((r for r in records if "refused" in r), None)
+        if refused is not None:
+            why = f"the harness cannot protect itself: {refused['refused']}"
+            return self._refused(tests, SandboxResult("refused", None, "", "", 0.0, why))
+        return self._critique(_judge_asserts(asserts, result, records), tests, "")
 
     def _critique(self, outcomes: Sequence[_Outcome], tests: Sequence[object],
                   raw: str) -> Critique:
@@ -265,85 +288,82 @@ def _judge_stdio(test: _StdioTest, result: SandboxResult) -> _Outcome:
     return _Outcome("incorrect", _stopped(result))
 
 
-_HARNESS = """
-import json as _json, os as _os, traceback as _tb
-_out = _os.fdopen(_os.dup(1), "w")
-def _say(**fields):
-    _out.write(MARKER + _json.dumps(fields) + "\\n")
-    _out.flush()
-def _error(exc):
-    frames = _tb.extract_tb(exc.__traceback__)
-    lines = [f.lineno for f in frames if f.filename == "solution.py"]
-    tests = [f.lineno for f in frames if f.filename == "test.py"]
-    text = _tb.format_exception_only(type(exc), exc)[-1].strip()
-    return {"error": text, "type": type(exc).__name__, "line": lines[-1] if lines else None,
-            "test_line": tests[-1] if tests else None}
-def _show(value):
-    try:
-        text = repr(value)
-    except BaseException:
-        text = "<unprintable>"
-    return text if len(text) <= SHOW else text[:SHOW] + "..."
-_g = {"__name__": "solution", "__builtins__": __builtins__}
-try:
-    exec(compile(CODE, "solution.py", "exec"), _g)
-except BaseException as _e:
-    _say(stage="code", **_error(_e))
-    raise SystemExit(0)
-for _i, (_setup, _left, _right) in enumerate(TESTS):
-    _say(start=_i)
-    try:
-        exec(compile(_setup, "test.py", "exec"), _g)
-        if _left is not None:
-            _got = eval(compile(_left, "test.py", "eval"), _g)
-            _want = eval(compile(_right, "test.py", "eval"), _g)
-            if not _got == _want:
-                _say(test=_i, ok=False, got=_show(_got), expected=_show(_want))
+@functools.cache
+def _harness_source() -> str:
+    """The sandboxed program of the assert tests: the harness's three modules as one file."""
+    here = Path(__file__).parent
+    return "\n".join((here / f"code_{name}.py").read_text(encoding="utf-8")
+                     for name in ("wire", "remote", "harness"))
+
+
+def _payload(code: str, tests: Sequence[_AssertTest], key: bytes, entry: object) -> str:
+    """The harness's stdin (see :mod:`criticlab.critics.code_harness`): the code, then the
+    key and the tests, each as 10 digits of byte length and the text."""
+    config = json.dumps({"key": key.hex(), "show": _SHOW,
+                         "keep": [entry] if isinstance(entry, str) else [],
+                         "tests": [(t.setup, t.left, t.right) for t in tests]})
+    return "".join(f"{len(part.encode()):010d}{part}" for part in (code, config))
+
+
+def _records(stdout: str, key: bytes) -> list[dict[str, Any]]:
+    """The harness's result lines in ``stdout`` that carry the run key's signature; any other
+    line (the solution's prints, a forgery) is ignored."""
+    found = []
+    for mac, body in _RECORD.findall(stdout):
+        good = hmac.new(key, body.encode(), "sha256").hexdigest()[:32]
+        if hmac.compare_digest(mac, good):
+            try:
+                value = json.loads(body)
+            except ValueError:
                 continue
-    except BaseException as _e:
-        _say(test=_i, ok=False, **_error(_e))
-    else:
-        _say(test=_i, ok=True)
-_say(done=True)
-"""
-
-
-def _harness(code: str, tests: Sequence[_AssertTest]) -> tuple[str, str]:
-    marker = f"\x1ecriticlab-{secrets.token_hex(8)}:"
-    table = [(t.setup, t.left, t.right) for t in tests]
-    head = f"MARKER = {marker!r}\nSHOW = {_SHOW}\nCODE = {code!r}\nTESTS = {table!r}\n"
-    return head + _HARNESS, marker
+            if isinstance(value, dict):
+                found.append(value)
+    return found
 
 
 def _judge_asserts(tests: Sequence[_AssertTest], result: SandboxResult,
-                   marker: str) -> list[_Outcome]:
-    reports = [json.loads(m) for m in re.findall(re.escape(marker) + r"(\{[^\n]*\})\n",
-                                                 result.stdout)]
-    done = {r["test"]: r for r in reports if "test" in r}
-    started = [r["start"] for r in reports if "start" in r]
+                   reports: Sequence[Mapping[str, Any]]) -> list[_Outcome]:
+    """Each test's outcome from the harness's signed records. A test without a result has
+    failed (or, after the one the run stopped in, was not run): never passed."""
     setup = next((r for r in reports if r.get("stage") == "code"), None)
-    if setup is not None or not started:  # the code itself failed before any test ran
-        why = (_ended(result) if setup is None else _runtime(setup["error"], setup["line"])
-               if setup["type"] != "SystemExit" else f"it called exit() ({setup['error']})")
+    if setup is not None or not any(r.get("ready") is True for r in reports):
+        why = (_ended(result) if setup is None
+               else f"the process ended early ({setup['gone']})" if "gone" in setup
+               else f"it called exit() ({setup['error']})" if setup.get("type") == "SystemExit"
+               else _runtime(str(setup.get("error")), setup.get("line")))
         return [_Outcome("incorrect", f"the code failed before the tests ran: {why}")] * len(tests)
-    outcomes = []
+    done: dict[int, Mapping[str, Any]] = {}
+    for r in reports:
+        if isinstance(r.get("test"), int):
+            done.setdefault(r["test"], r)
+    finished = any(r.get("done") is True for r in reports)
+    outcomes: list[_Outcome] = []
+    stopped = False
     for i, test in enumerate(tests):
-        r = done.get(i)
-        if r is not None and r["ok"]:
-            outcomes.append(_Outcome("correct", "passed"))
-        elif r is not None and "got" in r:
-            outcomes.append(_Outcome("incorrect", f"assert failed: {test.source}: "
-                                                  f"expected {r['expected']}, got {r['got']}"))
-        elif r is not None and r.get("type") == "AssertionError":
-            outcomes.append(_Outcome("incorrect", f"assert failed: {_failing_line(test, r)}"))
-        elif r is not None:
-            outcomes.append(_Outcome("incorrect", f"{_runtime(r['error'], r['line'])} "
-                                                  f"(in test: {test.source})"))
-        elif i == started[-1]:
-            outcomes.append(_Outcome("incorrect", f"{_ended(result)} (in test: {test.source})"))
-        else:
+        got = done.get(i)
+        if got is None and stopped:
             outcomes.append(_Outcome("unknown", "not run: the run stopped at an earlier test"))
+        elif got is None:
+            stopped = True
+            why = "no result came back for it" if finished else _ended(result)
+            outcomes.append(_Outcome("incorrect", f"{why} (in test: {test.source})"))
+        elif got.get("ok") is True:
+            outcomes.append(_Outcome("correct", "passed"))
+        else:
+            stopped = stopped or "gone" in got
+            outcomes.append(_Outcome("incorrect", _failure(test, got)))
     return outcomes
+
+
+def _failure(test: _AssertTest, r: Mapping[str, Any]) -> str:
+    if "gone" in r:
+        return f"the process ended early ({r['gone']}) (in test: {test.source})"
+    if "got" in r:
+        note = f" ({r['note']})" if "note" in r else ""
+        return f"assert failed: {test.source}: expected {r['expected']}, got {r['got']}{note}"
+    if r.get("type") == "AssertionError":
+        return f"assert failed: {_failing_line(test, r)}"
+    return f"{_runtime(str(r.get('error')), r.get('line'))} (in test: {test.source})"
 
 
 def _failing_line(test: _AssertTest, report: Mapping[str, Any]) -> str:

@@ -173,6 +173,7 @@ def _launcher(argv: list[str]) -> None:
             os.write(errors_w, f"{type(e).__name__}: {e}".encode())
         os._exit(127)
     os.close(errors_w)
+    os.close(0)  # the program's stdin is its own (the code critic's harness reads its key there)
     failure = os.read(errors_r, 4096).decode(errors="replace")
     while True:  # as PID 1, reap every orphan until the program itself ends
         pid, wait, usage = os.wait3(0)

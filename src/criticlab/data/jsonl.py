@@ -7,6 +7,8 @@ A record: ``problem`` (or ``question``), and either ``steps`` (a list of strings
 step, -1 when all are correct, as in ProcessBench) and ``final_answer_correct``. A record
 with neither ``steps`` nor ``solution`` nor a label is a bare problem (``Example.solution``
 is ``None``), for jobs that write the solutions (``refine --draft solve``, ``select``).
+In a record with ``tests`` (a program, for the code critic), ``solution`` is also kept
+exactly, as ``Solution.text``: splitting strips its indentation.
 
 Reading never stops at a bad record: each record comes back as an ``Example`` or as an
 ``InputError`` naming the file, line and field, so the good records can still be used.
@@ -442,7 +444,8 @@ def _to_example(rec: Any, default_id: str) -> Example:
     if steps is None:
         return Example(problem)
     final = rec.get("final_answer")
-    solution = Solution(steps, None if final is None else str(final))
+    text = rec["solution"] if "steps" not in rec and "tests" in rec else None
+    solution = Solution(steps, None if final is None else str(final), text=text)
     return Example(problem, solution, _gold(rec, len(steps)))
 
 
