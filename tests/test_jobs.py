@@ -243,3 +243,60 @@ def test_a_run_made_before_structured_existed_still_resumes(tmp_path):
     with pytest.raises(ConfigError, match="structured=None, not True"):
         open_run(replace(config, structured=True))
     assert open_run(replace(config, out=tmp_path / "other", structured=True)) != key
+
+
+def test_atomic_writes_of_one_file_from_two_writers_never_collide(tmp_path):
+    """Each write has a temporary file of its own (the fixed name made one of two writers
+    fail with FileNotFoundError); the file is always one writer's whole rows."""
+    import threading
+
+    from criticlab.jobs import write_jsonl
+
+    path = tmp_path / "results.jsonl"
+    failures = []
+
+    def writer(tag):
+        try:
+            for i in range(300):
+                write_jsonl(path, [{"tag": tag, "i": i, "row": r} for r in range(20)])
+        except Exception as e:
+            failures.append(e)
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in "ab"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(rows) == 20 and len({(r["tag"], r["i"]) for r in rows}) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["results.jsonl"]
+
+
+def test_a_run_directory_is_held_by_one_runner(tmp_path):
+    import os
+
+    from criticlab.rundir import RunDir
+
+    with RunDir(tmp_path / "run"), pytest.raises(
+            ConfigError, match=f"in use by process {os.getpid()} "):
+        RunDir(tmp_path / "run")
+    assert not (tmp_path / "run" / "run.lock").exists()  # removed as it is let go
+    with RunDir(tmp_path / "run") as run:  # and taken again
+        assert (tmp_path / "run" / "run.lock").read_text() == f"{os.getpid()}\n"
+    assert list(run.out.iterdir()) == []
+
+
+def test_a_write_that_fails_is_one_line_and_leaves_the_old_file_whole(tmp_path):
+    from criticlab.jobs import write_json
+
+    path = tmp_path / "metrics.json"
+    write_json(path, {"n": 3})
+    with pytest.raises(TypeError):  # a bug in the caller: raised as it is
+        write_json(path, {"n": 4, "bad": object()})
+    assert json.loads(path.read_text()) == {"n": 3}
+    (tmp_path / "results.jsonl").mkdir()
+    with pytest.raises(ConfigError, match=r"cannot write .*results\.jsonl: a directory is in "
+                                          "the way of a file: move it away"):
+        write_json(tmp_path / "results.jsonl", {"n": 4})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json", "results.jsonl"]

@@ -1,4 +1,5 @@
 import asyncio
+import os
 import sqlite3
 
 import pytest
@@ -257,3 +258,59 @@ async def test_step_scores_without_a_store_or_a_scorer():
     assert (await cm.score_steps("q", ())).scores == () and engine.calls == 2
     with pytest.raises(ConfigError, match=r"scripted.* does not score steps"):
         await CachedModel(ScriptedModel(["x"]), None).score_steps("q", STEPS)
+
+
+def _damaged_store(path, n=200):
+    """A store of ``n`` results of ~1 KB, then random bytes over one page in the middle."""
+    import random
+
+    with Store(path) as store:
+        for i in range(n):
+            store.put_result("run", f"i{i}", {"i": i, "text": "x" * 1000})
+    size = path.stat().st_size // 4096
+    with path.open("r+b") as f:
+        f.seek(size // 2 * 4096)
+        f.write(random.Random(0).randbytes(4096))
+
+
+def test_a_damaged_store_is_one_line_naming_the_file_never_sqlite3s_error(tmp_path):
+    from criticlab.store import StoreError
+
+    path = tmp_path / "s.sqlite"
+    _damaged_store(path)
+    with pytest.raises(StoreError, match=r"s\.sqlite is damaged \(.*\): do this") as e:
+        Store(path, check=True, damaged_hint="do this")
+    assert e.value.damaged and "\n" not in str(e.value)
+    # unchecked, it opens; reading the damaged page is the same one line
+    with Store(path) as store, pytest.raises(StoreError, match="is damaged") as e:
+        list(store.results("run"))
+    assert e.value.damaged
+
+
+def test_salvage_reads_every_row_but_the_damaged_pages(tmp_path):
+    from criticlab.store import salvage
+
+    path = tmp_path / "s.sqlite"
+    _damaged_store(path)
+    responses, results = salvage(path)
+    items = sorted(int(r[1][1:]) for r in results)
+    # a 4 KiB page holds 3 of these rows: at most a few are lost, every other one reads back
+    assert responses == [] and 200 - 4 <= len(items) < 200 and len(set(items)) == len(items)
+    with Store(tmp_path / "new.sqlite") as store:
+        assert store.put_raw(responses, results) == len(items)
+        assert store.items() == {f"i{i}" for i in items}
+        assert store.get_result("run", f"i{items[0]}") == {"i": items[0], "text": "x" * 1000}
+        assert store.put_results("run", [("i0", {"v": 0}), ("new", {"v": 1})]) == 1 + (
+            0 not in items)
+
+
+def test_a_read_only_store_is_refused_when_checked(tmp_path):
+    from criticlab.store import StoreError
+
+    if os.geteuid() == 0:
+        pytest.skip("root writes read-only files (tests/test_run_damage.py mounts one)")
+    path = tmp_path / "s.sqlite"
+    Store(path).close()
+    path.chmod(0o444)
+    with pytest.raises(StoreError, match="read-only"):
+        Store(path, check=True)

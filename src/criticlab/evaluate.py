@@ -117,6 +117,16 @@ def evaluate(
 class EvalJob(Job):
     """The eval job: one critique per example, the metrics of :mod:`criticlab.metrics`."""
 
+    KEPT: ClassVar[str | None] = "results.jsonl"
+
+    @staticmethod
+    def kept_row(record: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """A line of ``results.jsonl`` with a critique is the row stored for its item."""
+        if record.get("error") is not None or record.get("critique") is None:
+            return None
+        result = Result.from_dict(record)
+        return result.example.problem.id, result.to_dict()
+
     def __init__(self, config: EvalConfig, examples: Sequence[Example] | None = None,
                  critic: Critic | None = None) -> None:
         self.config = config

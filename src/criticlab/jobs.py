@@ -10,18 +10,20 @@ import asyncio
 import hashlib
 import json
 import logging
-import os
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
 
+__all__ = ["write_json", "write_jsonl"]  # atomic files: criticlab.rundir, used by every job
+
 from criticlab.engines import Engines, EngineSpec
 from criticlab.errors import ConfigError, InputError, ModelError
 from criticlab.models.base import LanguageModel
-from criticlab.store import LINE_BREAKS, Store, json_text
+from criticlab.rundir import RunDir, kept_rows, write_json, write_jsonl
+from criticlab.store import Store
 from criticlab.types import Example
 
 log = logging.getLogger(__name__)
@@ -90,23 +92,6 @@ def read_back(store: Store, run: str, items: Sequence[tuple[str, Any]],
         if on_result:
             on_result(k, done[k], None, True)
     return done
-
-
-def write_jsonl(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
-    """Write JSON lines to ``path`` atomically (a temporary file, then a rename). Never fails
-    on text: a lone surrogate is written as its escape (:func:`criticlab.store.json_text`),
-    and U+2028, U+2029, U+0085 as theirs, so every reader sees one record a line."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json_text(row).translate(LINE_BREAKS) + "\n")
-    os.replace(tmp, path)
-
-
-def write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json_text(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def keep_good(examples: Sequence[Example], errors: list[InputError],
@@ -231,13 +216,18 @@ def open_run(config: JobConfig, extra: Mapping[str, Any] | None = None) -> str:
 def run_key(config: JobConfig, extra: Mapping[str, Any] | None = None) -> str:
     """The store's key for the finished items of ``config``'s run: its kind and a hash of its
     identity and variant fields and ``extra``."""
-    new = config_dict(config)
-    fields = (*config.IDENTITY, *config.VARIANTS)
+    return key_of(config_dict(config), type(config), extra)
+
+
+def key_of(config: Mapping[str, Any], cls: type[JobConfig] | Any,
+           extra: Mapping[str, Any] | None = None) -> str:
+    """:func:`run_key` of a config as ``config.json`` holds it (``cls``: its config class)."""
+    fields = (*cls.IDENTITY, *cls.VARIANTS)
     # a switch that is off (False) is left out, so that adding one to a job (structured)
     # keeps the keys of the runs made before it
-    ident = {k: v for k in fields if (v := _lookup(new, k)) is not False} | dict(extra or {})
+    ident = {k: v for k in fields if (v := _lookup(config, k)) is not False} | dict(extra or {})
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode())
-    return f"{config.KIND}@{digest.hexdigest()[:16]}"
+    return f"{cls.KIND}@{digest.hexdigest()[:16]}"
 
 
 # -- one job, two executors ------------------------------------------------------------------
@@ -259,6 +249,14 @@ class Job(ABC):
     config: Any
     engines: EngineSpec
     given: Mapping[str, LanguageModel] = {}
+    KEPT: ClassVar[str | None] = None
+    """The output file whose records :meth:`kept_row` reads back (eval: ``results.jsonl``):
+    what ``criticlab repair`` puts back into a store that lost them."""
+
+    @staticmethod
+    def kept_row(record: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """The item and stored row of one record of :attr:`KEPT` (``None``: not finished)."""
+        return None
 
     @property
     def source(self) -> str:
@@ -340,21 +338,39 @@ class LocalExecutor:
 def run_job(job: Job, executor: Executor | None = None,
             progress: Callable[..., None] | None = None) -> dict[str, Any]:
     """Run ``job`` into ``job.config.out`` with ``executor`` (default: this process): check
-    the names, load the items, open the run directory (:func:`open_run`: refused if it holds
-    another run), run the items not yet stored, then write the job's files and
-    ``metrics.json``, which is returned. Interrupted (Ctrl-C), it still writes what it
-    finished; a rerun resumes. ``progress`` is passed to the job's tracker."""
+    the names and the executor (Ray: the cluster is joined), load the items, take the run
+    directory (:class:`~criticlab.rundir.RunDir`: checked, locked; :func:`open_run`: refused
+    if it holds another run), run the items not yet stored, then write the job's files and
+    ``metrics.json``, which is returned. Interrupted (Ctrl-C, an engine or disk error), it
+    still writes what it finished; a rerun resumes. A store it cannot read is one line and
+    the run's files are left as they are: they are never written from less than the store
+    held. ``progress`` is passed to the job's tracker."""
     executor = executor or LocalExecutor()
-    job.check()
-    executor.check(job)
-    bad: list[InputError] = []
-    items = job.load(bad)
-    ids = [ex.problem.id for ex in items]
-    if len(set(ids)) != len(ids):
-        dup = next(i for i in ids if ids.count(i) > 1)
-        raise ConfigError(f"{job.source}: the item id {dup!r} occurs more than once")
-    key = open_run(job.config, job.key_extra())
+    try:
+        job.check()
+        executor.check(job)
+        bad: list[InputError] = []
+        items = job.load(bad)
+        ids = [ex.problem.id for ex in items]
+        if len(set(ids)) != len(ids):
+            dup = next(i for i in ids if ids.count(i) > 1)
+            raise ConfigError(f"{job.source}: the item id {dup!r} occurs more than once")
+        with RunDir(job.config.out) as run_dir:
+            key = open_run(job.config, job.key_extra())
+            with run_dir.store() as store:
+                return _run(job, executor, store, key, items, bad, progress)
+    finally:
+        close = getattr(executor, "close", None)
+        if close is not None:
+            close()
+
+
+def _run(job: Job, executor: Executor, store: Store, key: str, items: Sequence[Example],
+         bad: list[InputError], progress: Callable[..., None] | None) -> dict[str, Any]:
     started = time.monotonic()
+    stored = {k for k, _ in store.results(key)}
+    _check_kept(job, store, stored)
+    held = stored & {ex.problem.id for ex in items}
     tick = job.tracker(items, progress)
     done: dict[str, dict[str, Any]] = {}
     failed: dict[str, str] = {}
@@ -368,11 +384,12 @@ def run_job(job: Job, executor: Executor | None = None,
         tick(k, row, error, resumed)
 
     this_run: dict[str, Any] = {}
-    with Store(job.config.out / "store.sqlite") as store:
-        try:
-            asyncio.run(executor.map(job, store, key, [(ex.problem.id, ex) for ex in items],
-                                     on_result, this_run))
-        finally:
+    metrics: dict[str, Any] = {}
+    try:
+        asyncio.run(executor.map(job, store, key, [(ex.problem.id, ex) for ex in items],
+                                 on_result, this_run))
+    finally:
+        if held <= done.keys():  # never write the files from less than the store held
             metrics = job.finish(items, done, failed)
             metrics.update({
                 "errors": len(failed), "complete": len(done) == len(items),
@@ -381,3 +398,20 @@ def run_job(job: Job, executor: Executor | None = None,
                 "elapsed_s": time.monotonic() - started, **input_errors(bad)})
             write_json(job.config.out / "metrics.json", metrics)
     return metrics
+
+
+def _check_kept(job: Job, store: Store, stored: set[str]) -> None:
+    """Refuse a store that lacks finished items the run's output file holds (it was damaged
+    or replaced): rewriting that file from the store would lose them."""
+    if job.KEPT is None:
+        return
+    path = job.config.out / job.KEPT
+    kept = [item for item, _ in kept_rows(path, job.kept_row) if item not in stored]
+    if kept:
+        anywhere = store.items()  # an item stored under another run key is not lost
+        lost = [item for item in kept if item not in anywhere]
+        if lost:
+            raise ConfigError(
+                f"{store.path} lacks {len(lost)} results that {path} holds (the store was "
+                f"damaged or replaced): run `criticlab repair {job.config.out}` to put them "
+                "back, then the same command again")

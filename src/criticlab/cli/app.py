@@ -52,6 +52,38 @@ def report(
 
 
 @app.command()
+def repair(
+    run_dir: Annotated[Path, typer.Argument(help="The run directory (--out of the run).")],
+) -> None:
+    """Rebuild a run's damaged store: the rows it can still read and the finished items of
+    its results.jsonl go into a fresh store (the damaged one is kept aside); then run the
+    same command again to resume."""
+    import json
+
+    from rich.markup import escape
+
+    from criticlab.rundir import repair_run
+
+    if not run_dir.is_dir():
+        raise ConfigError(f"{run_dir}: no such run directory")
+    path = run_dir / "config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{run_dir} holds no config.json: not a run directory") from None
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{path}: cannot read the run's config: {e}") from e
+    output = None
+    if isinstance(config, dict) and config.get("kind") == "eval":
+        from criticlab.evaluate import EvalConfig, EvalJob
+        from criticlab.jobs import key_of
+
+        output = (key_of(config, EvalConfig), "results.jsonl", EvalJob.kept_row)
+    done = repair_run(run_dir, output)
+    err.print(escape(done.line(run_dir)), soft_wrap=True)
+
+
+@app.command()
 def models() -> None:
     """List the model specs (every kind --model accepts) and whether the embedded model is
     installed."""
@@ -129,6 +161,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(EXIT_MODEL)
     except typer.Exit as e:
         sys.exit(e.exit_code)
+    except OSError as e:  # the file system said no where no check caught it first
+        logging.getLogger("criticlab").debug("unexpected OSError", exc_info=True)
+        where = f"{e.filename}: " if e.filename else ""
+        error_line(f"{where}{e.strerror or e}")
+        sys.exit(EXIT_INPUT)
     except (typer.Abort, KeyboardInterrupt):
         err.print("interrupted: every response so far is in the store; run again to resume")
         sys.exit(130)

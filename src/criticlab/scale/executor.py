@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from criticlab.engines import Engines
 from criticlab.errors import ConfigError
 from criticlab.jobs import Job, OnResult
 from criticlab.models.spec import ModelSpec
-from criticlab.scale.ray import RayStats, map_ray
+from criticlab.scale.ray import RayStats, connect, import_ray, map_ray
 from criticlab.scale.worker import Work
 from criticlab.store import Store
 from criticlab.types import Example
@@ -57,14 +57,26 @@ class RayExecutor:
     address: str | None = None
     workers: int = 2
     gpus_per_worker: float | None = None
+    _joined: list[bool] = field(default_factory=list, compare=False, repr=False)
 
     def describe(self) -> dict[str, Any]:
         return {"executor": "ray", "workers": self.workers}
 
     def check(self, job: Job) -> None:
+        """Refuse a job with objects in place of names; join the cluster at ``address`` now,
+        so that a cluster that is not there is one line before any run directory is made."""
         why = job.local_only()
         if why:
             raise ConfigError(f"{why}: the Ray executor runs named critics and models only")
+        import_ray()
+        if self.address is not None and connect(self.address):
+            self._joined.append(True)
+
+    def close(self) -> None:
+        """Leave the cluster :meth:`check` joined (``run_job`` calls it at the end)."""
+        if self._joined:
+            self._joined.clear()
+            import_ray().shutdown()
 
     async def map(self, job: Job, store: Store, key: str, items: Sequence[tuple[str, Example]],
                   on_result: OnResult, this_run: dict[str, Any]) -> None:

@@ -72,12 +72,25 @@ def connect(address: str | None, cpus: float = 0.0) -> bool:
     ray = import_ray()
     if ray.is_initialized():
         return False
-    if address is None:
-        ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(cpus)), include_dashboard=False,
-                 log_to_driver=False)
-    else:
-        ray.init(address=address, log_to_driver=False)
+    try:
+        if address is None:
+            ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(cpus)),
+                     include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(address=address, log_to_driver=False)
+    except Exception as e:  # ConnectionError, or whatever a ray:// client raises
+        raise ConfigError(no_cluster(address, e)) from e
     return True
+
+
+def no_cluster(address: str | None, e: BaseException) -> str:
+    """One line for a Ray that cannot be joined or started, with what to do."""
+    why = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    if address is None:
+        return f"cannot start a local Ray ({why}); or run without --executor ray"
+    return (f"cannot join the Ray cluster at --address {address} ({why}): start one with "
+            "`ray start --head` on this machine, or drop --address to run on a local Ray "
+            "started for this command")
 
 
 def _check_fits(ray: Any, workers: int, num_cpus: float, num_gpus: float) -> None:
