@@ -1,10 +1,12 @@
 """The attacks of ``serve_load.py --attack``: each a bounded loop against a server on
-127.0.0.1 (never another host), run in threads while the probes measure how a normal client
-fares: ``/health`` from a new connection every 20 ms, and one small critique request after
-another over a kept-alive connection."""
+127.0.0.1 (never another host), run in processes of their own (so that an attacker's work does
+not slow the probes) while the probes measure how a normal client fares: ``/health`` from a
+new connection every 20 ms, and one small critique request after another over a kept-alive
+connection."""
 
 from __future__ import annotations
 
+import multiprocessing
 import socket
 import threading
 import time
@@ -16,7 +18,7 @@ import httpx2
 STEP = "12 * 13 = 156 and 156 + 4 = 160. " * 6 + "\n"  # 199 characters
 
 
-def _loop(stop: threading.Event, once: Callable[[], None]) -> None:
+def _loop(stop: Any, once: Callable[[], None]) -> None:
     while not stop.is_set():
         try:
             once()
@@ -24,14 +26,14 @@ def _loop(stop: threading.Event, once: Callable[[], None]) -> None:
             time.sleep(0.01)
 
 
-def spaces_get_reward(url: str, stop: threading.Event) -> None:
+def spaces_get_reward(url: str, stop: Any) -> None:
     """OpenRLHF's /get_reward with a response of 100,000 spaces (16 s each, before)."""
     body = {"query": ["Q: 1+1?" + " " * 100_000], "prompts": ["Q: 1+1?"]}
     with httpx2.Client(timeout=120) as http:
         _loop(stop, lambda: http.post(url + "/get_reward", json=body))
 
 
-def huge_free_text(url: str, stop: threading.Event) -> None:
+def huge_free_text(url: str, stop: Any) -> None:
     """An 8 MB free-text solution in one record (refused by --max-record) alternating with
     40 records of 190,000 characters each (7.6 MB of arithmetic, under every limit)."""
     one = {"records": [{"problem": "p", "solution": STEP * (8_000_000 // len(STEP))}]}
@@ -45,7 +47,7 @@ def huge_free_text(url: str, stop: threading.Event) -> None:
         _loop(stop, once)
 
 
-def idle_connections(url: str, stop: threading.Event, n: int = 3000) -> None:
+def idle_connections(url: str, stop: Any, n: int = 3000) -> None:
     """``n`` connections that send nothing or half a request line, reopened as the server
     closes them (more than --max-connections)."""
     host, port = url.removeprefix("http://").split(":")
@@ -79,7 +81,7 @@ def _open(s: socket.socket) -> bool:
     return True
 
 
-def disconnect_mid_body(url: str, stop: threading.Event) -> None:
+def disconnect_mid_body(url: str, stop: Any) -> None:
     """A request whose body stops half way, then the connection closes."""
     host, port = url.removeprefix("http://").split(":")
 
@@ -91,7 +93,7 @@ def disconnect_mid_body(url: str, stop: threading.Event) -> None:
     _loop(stop, once)
 
 
-def image_paths(url: str, stop: threading.Event) -> None:
+def image_paths(url: str, stop: Any) -> None:
     """Records whose images name files of the server: /dev/zero, /etc/passwd, ../ paths."""
     paths = ["/dev/zero", "/etc/passwd", "../../../../etc/shadow", "/proc/self/environ"]
     rec = {"problem": "p", "steps": ["1 + 1 = 2"]}
@@ -105,11 +107,24 @@ def image_paths(url: str, stop: threading.Event) -> None:
         _loop(stop, once)
 
 
-ATTACKS: dict[str, Callable[[str, threading.Event], None]] = {
+ATTACKS: dict[str, Callable[[str, Any], None]] = {
     "get_reward_100k_spaces": spaces_get_reward, "huge_free_text": huge_free_text,
     "idle_connections": idle_connections, "disconnect_mid_body": disconnect_mid_body,
     "image_paths": image_paths,
 }
+
+
+def _health(host: str, port: int) -> bool:
+    """GET /health on a new connection; whether it answered 200 within 30 s."""
+    try:
+        with socket.create_connection((host, port), timeout=30) as s:
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            reply = b""
+            while chunk := s.recv(4096):
+                reply += chunk
+        return reply.startswith(b"HTTP/1.1 200 ")
+    except OSError:
+        return False
 
 
 def _pct(xs: list[float], p: float) -> float | None:
@@ -120,25 +135,23 @@ def _pct(xs: list[float], p: float) -> float | None:
 def measure(url: str, attacks: list[str], seconds: float) -> dict[str, Any]:
     """Run ``attacks`` together for ``seconds`` while probing: /health p50/p99/max (a new
     connection each), normal critique p50/p99, and the probes that failed."""
-    stop = threading.Event()
-    threads = [threading.Thread(target=ATTACKS[a], args=(url, stop), daemon=True)
+    mp = multiprocessing.get_context("spawn")
+    stop = mp.Event()
+    workers = [mp.Process(target=ATTACKS[a], args=(url, stop), daemon=True)
                for a in attacks for _ in range(2 if a != "idle_connections" else 1)]
-    for t in threads:
-        t.start()
+    for w in workers:
+        w.start()
     time.sleep(1.0 if attacks else 0.0)  # let the attack build up
     health: list[float] = []
     normal: list[float] = []
     failed = {"health": 0, "normal": 0}
     end = time.monotonic() + seconds
+    host, port = url.removeprefix("http://").split(":")
 
-    def probe_health() -> None:
+    def probe_health() -> None:  # a raw socket: the figure is the server's, not a client's
         while time.monotonic() < end:
             t0 = time.perf_counter()
-            try:
-                ok = httpx2.get(url + "/health", timeout=30).status_code == 200
-            except httpx2.HTTPError:
-                ok = False
-            if ok:
+            if _health(host, int(port)):
                 health.append(time.perf_counter() - t0)
             else:
                 failed["health"] += 1
@@ -167,8 +180,10 @@ def measure(url: str, attacks: list[str], seconds: float) -> dict[str, Any]:
     for t in probes:
         t.join()
     stop.set()
-    for t in threads:
-        t.join(timeout=60)
+    for w in workers:
+        w.join(timeout=60)
+        if w.is_alive():
+            w.kill()
     return {"attack": "+".join(attacks) or "none", "health_n": len(health),
             "health_p50_ms": _pct(health, 0.5), "health_p99_ms": _pct(health, 0.99),
             "health_max_ms": round(max(health) * 1000, 1) if health else None,

@@ -102,6 +102,18 @@ def test_get_reward_trailing_whitespace_is_linear() -> None:
     assert split_response("Q" + " " * 1000 + "</s>", "Q") == ""
 
 
+@pytest.mark.parametrize("text", [
+    '" " * 1_000_000', '"*" * 1_000_000', '"Step 1:" * 125_000', '"<|a|>" * 200_000',
+    '"\\n \\n" * 330_000 + "x"', '"</s> " * 200_000 + "a"', '"\\r" * 1_000_000'])
+def test_what_the_server_does_to_request_text_is_linear_at_1_mb(text: str) -> None:
+    # records and OpenRLHF queries of 1 MB (limits raised), parsed and split into steps
+    setup = ("from criticlab.serve.service import Limits, to_examples\n"
+             "from criticlab.serve.openrlhf import parse\n"
+             "big = Limits(max_record=10**7, max_record_steps=10**7)")
+    seconds(setup, f"to_examples([{{'problem': 'q', 'solution': 'a ' + {text}}}], limits=big)")
+    seconds(setup, f"parse({{'query': ['Q' + {text}], 'prompts': ['Q']}}, limits=big)")
+
+
 def test_get_reward_with_100k_spaces_answers_at_once(limited: Server) -> None:
     body = {"query": ["Q: 1+1?" + " " * 100_000], "prompts": ["Q: 1+1?"]}
     r = post(limited, "/get_reward", {**body, "query": ["Q: 1+1?" + " " * 4000]})

@@ -79,8 +79,19 @@ def check_bind(host: str, token: str | None) -> None:
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(json_text(body), status_code=status, headers=headers,
+    return Response(_encode(body), status_code=status, headers=headers,
                     media_type="application/json")
+
+
+def _encode(value: Any) -> str:
+    """``value`` as JSON text, the same as :func:`json_text`, but each item of a top-level
+    list encoded apart: the C encoder holds the GIL for the whole of one call, which for
+    megabytes of results is long enough to stall the event loop in another thread."""
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json_text(str(k))}:{_encode(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(json_text(v) for v in value) + "]"
+    return json_text(value)
 
 
 def build_app(critic_spec: str | Critic, model_spec: str = "embedded", *,

@@ -24,6 +24,7 @@ import contextlib
 import logging
 import resource
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -32,6 +33,7 @@ log = logging.getLogger("criticlab.serve")
 
 HEADER_TIMEOUT_S = 10.0
 MAX_CONNECTIONS = 2048
+SWITCH_INTERVAL_S = 0.0005
 FD_RESERVE = 256
 """Descriptors kept for everything but client connections (the store, model clients, logs)."""
 
@@ -117,6 +119,10 @@ def run(app: Any, host: str, port: int, *, max_connections: int = MAX_CONNECTION
     which would end the process by that signal instead of exit code 0."""
     import uvicorn
     from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    # a request's work runs in worker threads; the event loop waits for the GIL at each of
+    # its many handoffs (every socket call), by default up to 5 ms each: hand it over sooner
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
 
     protocol = guarded_protocol(AutoHTTPProtocol, max_connections=connection_limit(
         max_connections), header_timeout=header_timeout)
