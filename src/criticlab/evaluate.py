@@ -121,11 +121,12 @@ class EvalJob(Job):
 
     @staticmethod
     def kept_row(record: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
-        """A line of ``results.jsonl`` with a critique is the row stored for its item."""
-        if record.get("error") is not None or record.get("critique") is None:
+        """A line of ``results.jsonl`` with a critique is the row stored for its item (read
+        as it is: :func:`kept_result` also checks that it is a whole result)."""
+        if record.get("error") is not None or not isinstance(record.get("critique"), dict):
             return None
-        result = Result.from_dict(record)
-        return result.example.problem.id, result.to_dict()
+        item = record["example"]["problem"]["id"]
+        return (item, dict(record)) if isinstance(item, str) else None
 
     def __init__(self, config: EvalConfig, examples: Sequence[Example] | None = None,
                  critic: Critic | None = None) -> None:
@@ -199,6 +200,13 @@ class EvalJob(Job):
                         "model": self.config.model})
         write_jsonl(self.config.out / "results.jsonl", (r.to_dict() for r in self.results))
         return metrics
+
+
+def kept_result(record: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """:meth:`EvalJob.kept_row` of a record that is a whole result (what ``criticlab repair``
+    puts back into a store): its row as the job stores it."""
+    kept = EvalJob.kept_row(record)
+    return None if kept is None else (kept[0], Result.from_dict(record).to_dict())
 
 
 class EvalTicker(Ticker):

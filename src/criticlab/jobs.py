@@ -22,7 +22,7 @@ __all__ = ["write_json", "write_jsonl"]  # atomic files: criticlab.rundir, used 
 from criticlab.engines import Engines, EngineSpec
 from criticlab.errors import ConfigError, InputError, ModelError
 from criticlab.models.base import LanguageModel
-from criticlab.rundir import RunDir, kept_rows, write_json, write_jsonl
+from criticlab.rundir import RunDir, check_kept, write_json, write_jsonl
 from criticlab.store import Store
 from criticlab.types import Example
 
@@ -368,8 +368,9 @@ def run_job(job: Job, executor: Executor | None = None,
 def _run(job: Job, executor: Executor, store: Store, key: str, items: Sequence[Example],
          bad: list[InputError], progress: Callable[..., None] | None) -> dict[str, Any]:
     started = time.monotonic()
-    stored = {k for k, _ in store.results(key)}
-    _check_kept(job, store, stored)
+    stored = store.result_items(key)
+    if job.KEPT is not None:  # a store that lost what the output file holds is refused
+        check_kept(store, job.config.out, job.KEPT, job.kept_row, stored)
     held = stored & {ex.problem.id for ex in items}
     tick = job.tracker(items, progress)
     done: dict[str, dict[str, Any]] = {}
@@ -398,20 +399,3 @@ def _run(job: Job, executor: Executor, store: Store, key: str, items: Sequence[E
                 "elapsed_s": time.monotonic() - started, **input_errors(bad)})
             write_json(job.config.out / "metrics.json", metrics)
     return metrics
-
-
-def _check_kept(job: Job, store: Store, stored: set[str]) -> None:
-    """Refuse a store that lacks finished items the run's output file holds (it was damaged
-    or replaced): rewriting that file from the store would lose them."""
-    if job.KEPT is None:
-        return
-    path = job.config.out / job.KEPT
-    kept = [item for item, _ in kept_rows(path, job.kept_row) if item not in stored]
-    if kept:
-        anywhere = store.items()  # an item stored under another run key is not lost
-        lost = [item for item in kept if item not in anywhere]
-        if lost:
-            raise ConfigError(
-                f"{store.path} lacks {len(lost)} results that {path} holds (the store was "
-                f"damaged or replaced): run `criticlab repair {job.config.out}` to put them "
-                "back, then the same command again")

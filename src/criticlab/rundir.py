@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import logging
 import os
 import time
 import uuid
@@ -23,6 +24,8 @@ from typing import Any
 
 from criticlab.errors import ConfigError
 from criticlab.store import LINE_BREAKS, STORE_FILES, Store, StoreError, json_text, salvage
+
+log = logging.getLogger(__name__)
 
 try:
     import fcntl
@@ -151,12 +154,15 @@ class RunDir:
             if fcntl is not None:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except OSError:
+                except BlockingIOError:
                     holder = _holder(fd)
                     os.close(fd)
                     raise ConfigError(
                         f"{self.out} is in use by process {holder} (another criticlab run): "
                         "wait for it to end, or choose another --out") from None
+                except OSError as e:  # a file system without locks: run unlocked
+                    log.warning("cannot lock %s (%s): two runs into it would collide",
+                                path, e.strerror or e)
             # the holder before us removes the file as it lets go: lock the file at the path
             try:
                 if os.fstat(fd).st_ino == os.stat(path).st_ino:
@@ -243,6 +249,23 @@ def kept_rows(path: Path, row: KeptRow) -> Iterator[tuple[str, dict[str, Any]]]:
                 yield got
 
 
+def check_kept(store: Store, out: Path, name: str, row: KeptRow, stored: set[str]) -> None:
+    """Refuse a store that lacks finished items the run's output file ``name`` holds (the
+    store was damaged, deleted or replaced): rewriting that file from the store would lose
+    them. ``stored``: the items the store holds under the run's key; an item stored under
+    another key of the store is not lost."""
+    path = out / name
+    kept = [item for item, _ in kept_rows(path, row) if item not in stored]
+    if kept:
+        anywhere = store.items()
+        lost = [item for item in kept if item not in anywhere]
+        if lost:
+            raise ConfigError(
+                f"{store.path} lacks {len(lost)} results that {path} holds (the store was "
+                f"damaged or replaced): run `criticlab repair {out}` to put them back, then "
+                "the same command again")
+
+
 # -- repair ----------------------------------------------------------------------------------
 
 
@@ -260,14 +283,16 @@ class Repaired:
     """Model responses in the store now."""
     aside: Path | None = None
     """Where the damaged store was moved (None: it was sound, or missing)."""
+    output: str = ""
+    """The output file whose finished items were put back ("": none is read back)."""
 
     def line(self, out: Path) -> str:
         if self.aside is None and not self.from_output:
-            return (f"nothing to repair: {out / STORE} is sound and holds every result of the "
-                    "run's output file")
+            return (f"nothing to repair: {out / STORE} is sound"
+                    + (f" and holds every result of {self.output}" if self.output else ""))
         kept = f"; the damaged store is kept as {self.aside}" if self.aside else ""
         return (f"{out / STORE} rebuilt: {self.results} results ({self.from_store} read "
-                f"from the store, {self.from_output} from the run's output file), "
+                f"from the store, {self.from_output} from {self.output or 'no output file'}), "
                 f"{self.responses} model responses{kept}; run the same command again to "
                 "resume")
 
@@ -287,6 +312,7 @@ def repair_run(out: Path, output: tuple[str, str, KeptRow] | None) -> Repaired:
         if sound or not path.exists():
             with Store(path, check=True) as store:
                 done = Repaired(from_output=_put_back(store, output, kept))
+                done.output = output[1] if output else done.output
                 done.results, done.responses = store.count_results(), store.count_responses()
             return done
         new = path.with_name(f".{STORE}.{uuid.uuid4().hex[:8]}.new")
@@ -294,7 +320,8 @@ def repair_run(out: Path, output: tuple[str, str, KeptRow] | None) -> Repaired:
         try:
             with Store(new, check=True) as store:
                 store.put_raw(responses, results)
-                done = Repaired(from_store=len(results), responses=len(responses))
+                done = Repaired(from_store=len(results), responses=len(responses),
+                                output=output[1] if output else "")
                 done.from_output = _put_back(store, output, kept)
                 done.results = store.count_results()
         except BaseException:
@@ -304,6 +331,10 @@ def repair_run(out: Path, output: tuple[str, str, KeptRow] | None) -> Repaired:
             raise
         stamp = time.strftime("%Y%m%d-%H%M%S")
         done.aside = path.with_name(f"{STORE}.damaged-{stamp}")
+        n = 1
+        while done.aside.exists():  # never over an older one
+            n += 1
+            done.aside = path.with_name(f"{STORE}.damaged-{stamp}-{n}")
         try:
             for f in STORE_FILES:  # the database with its WAL, as SQLite pairs them
                 if path.with_name(STORE + f).exists():

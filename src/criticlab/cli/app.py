@@ -75,10 +75,10 @@ def repair(
         raise ConfigError(f"{path}: cannot read the run's config: {e}") from e
     output = None
     if isinstance(config, dict) and config.get("kind") == "eval":
-        from criticlab.evaluate import EvalConfig, EvalJob
+        from criticlab.evaluate import EvalConfig, kept_result
         from criticlab.jobs import key_of
 
-        output = (key_of(config, EvalConfig), "results.jsonl", EvalJob.kept_row)
+        output = (key_of(config, EvalConfig), "results.jsonl", kept_result)
     done = repair_run(run_dir, output)
     err.print(escape(done.line(run_dir)), soft_wrap=True)
 
