@@ -47,14 +47,14 @@ def huge_free_text(url: str, stop: Any) -> None:
         _loop(stop, once)
 
 
-def idle_connections(url: str, stop: Any, n: int = 3000) -> None:
-    """``n`` connections that send nothing or half a request line, reopened as the server
-    closes them (more than --max-connections)."""
+def idle_connections(url: str, stop: Any, n: int = 3000, per_second: int = 500) -> None:
+    """``n`` connections that send nothing or half a request line (more than
+    --max-connections), each one the server closes reopened, ``per_second`` at most."""
     host, port = url.removeprefix("http://").split(":")
     socks: list[socket.socket] = []
     while not stop.is_set():
         socks = [s for s in socks if _open(s)]
-        while len(socks) < n and not stop.is_set():
+        for _ in range(min(per_second, n - len(socks))):
             try:
                 s = socket.create_connection((host, int(port)), timeout=5)
             except OSError:
@@ -63,7 +63,7 @@ def idle_connections(url: str, stop: Any, n: int = 3000) -> None:
                 s.sendall(b"POST /v1/critique HTTP/1.1\r\nHo")
             s.setblocking(False)
             socks.append(s)
-        stop.wait(0.5)
+        stop.wait(1.0)
     for s in socks:
         s.close()
 

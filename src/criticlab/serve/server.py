@@ -26,6 +26,7 @@ import resource
 import signal
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -54,20 +55,23 @@ def guarded_protocol(base: type[Any], *, max_connections: int,
                      header_timeout: float) -> type[asyncio.Protocol]:
     """uvicorn's HTTP protocol ``base`` (h11 or httptools) with the guards of this module."""
 
+    # connections in the order they began waiting for a request (oldest first); one that has
+    # a request in flight again is skipped and dropped when met, and re-added when answered
+    idle: OrderedDict[Any, None] = OrderedDict()
+
     class Guarded(base):
         _waiting_since = 0.0  # when it began waiting for a request (connected, or answered)
         _timer: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: asyncio.Transport) -> None:
             super().connection_made(transport)
-            self._waiting_since = self.loop.time()
+            self._began_waiting()
             self._arm()
             if len(self.connections) > max_connections:
-                oldest = min((c for c in self.connections if c is not self and c._waiting()),
-                             key=lambda c: c._waiting_since, default=None)
-                (oldest or self)._close_idle("connection limit reached")
+                self._evict()
 
         def connection_lost(self, exc: Exception | None) -> None:
+            idle.pop(self, None)
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
@@ -75,7 +79,25 @@ def guarded_protocol(base: type[Any], *, max_connections: int,
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
+            self._began_waiting()
+
+        def _began_waiting(self) -> None:
             self._waiting_since = self.loop.time()
+            idle[self] = None
+            idle.move_to_end(self)
+
+        def _evict(self) -> None:
+            """Close the connection that has waited longest for a request (this new one
+            when every other has a request in flight)."""
+            while idle:
+                oldest = next(iter(idle))
+                del idle[oldest]
+                if oldest is not self and oldest._waiting() and \
+                        not oldest.transport.is_closing():
+                    oldest._close_idle("connection limit reached")
+                    idle[self] = None  # it was taken out on the way
+                    return
+            self._close_idle("connection limit reached, every connection busy")
 
         def _waiting(self) -> bool:
             """No request in flight: waiting for one (uvicorn's cycle is the last request)."""

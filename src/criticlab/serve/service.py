@@ -232,12 +232,12 @@ class Service:
         return int(min(60, max(1, math.ceil(per_item * self.inflight / self.concurrency))))
 
     async def critique(self, ex: Example) -> Result:
-        key = item_key(ex)
-        if self.store is not None:
-            hit = self.store.get_result(self.run, key)
-            if hit is not None:
-                self.counts["items_from_store"] += 1
-                return Result(ex, Critique.from_dict(hit))
+        # the store's reads and writes (hashing, JSON, SQLite) run in worker threads: for a
+        # batch of long records they add up to far too long for the event loop
+        key, hit = await asyncio.to_thread(self._stored, ex)
+        if hit is not None:
+            self.counts["items_from_store"] += 1
+            return Result(ex, hit)
         assert ex.solution is not None
         async with self._sem:
             started = time.monotonic()
@@ -250,8 +250,15 @@ class Service:
                 self._seconds += time.monotonic() - started
         self.counts["items_critiqued"] += 1
         if self.store is not None:
-            self.store.put_result(self.run, key, crit.to_dict())
+            store = self.store
+            await asyncio.to_thread(lambda: store.put_result(self.run, key, crit.to_dict()))
         return Result(ex, crit)
+
+    def _stored(self, ex: Example) -> tuple[str, Critique | None]:
+        """The example's item key, and its critique when the store has one."""
+        key = item_key(ex)
+        hit = self.store.get_result(self.run, key) if self.store is not None else None
+        return key, None if hit is None else Critique.from_dict(hit)
 
     async def critique_all(self, examples: Sequence[Example]) -> list[Result]:
         tasks = [asyncio.ensure_future(self.critique(ex)) for ex in examples]
