@@ -347,6 +347,8 @@ def test_an_eval_rerun_reads_the_prm_scores_from_the_store(token_cls_dir, tmp_pa
         db.execute("DELETE FROM results")  # the items are not resumed: only scores are stored
         models = {m for (m,) in db.execute("SELECT model FROM responses")}
     assert models == {f"prm:{token_cls_dir}"}
+    # without its results file too: a store that lost results the file holds is refused
+    (tmp_path / "run" / "results.jsonl").unlink()
     started = time.perf_counter()
     again = evaluate(config)
     seconds = time.perf_counter() - started
