@@ -76,9 +76,10 @@ def main() -> None:
 
 
 def rerun(n: int) -> None:
+    from criticlab.cache import CachedModel
     from criticlab.critics.prompted import PromptedCritic
     from criticlab.models.scripted import ScriptedModel
-    from criticlab.store import CachedModel, Store
+    from criticlab.store import Store
 
     many = _many(n)
     review = ("Paragraph 0 restates the problem correctly. " * 30).strip()

@@ -20,11 +20,12 @@ from pathlib import Path
 
 from _common import items, run_bare
 
+from criticlab.cache import CachedModel
 from criticlab.critics.prompted import PromptedCritic
 from criticlab.models.base import GenerateConfig
 from criticlab.models.llamacpp import serve
 from criticlab.models.openai import OpenAIModel
-from criticlab.store import CachedModel, Store
+from criticlab.store import Store
 from criticlab.types import Example
 
 

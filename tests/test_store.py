@@ -4,9 +4,10 @@ import sqlite3
 
 import pytest
 
+from criticlab.cache import CachedModel
 from criticlab.models.base import GenerateConfig, Message
 from criticlab.models.scripted import ScriptedModel
-from criticlab.store import CachedModel, Store, request_key
+from criticlab.store import Store, request_key
 
 MSGS = [Message("user", "hi")]
 
@@ -205,7 +206,7 @@ async def test_step_scores_are_answered_from_the_store(tmp_path):
 
 
 async def test_step_score_keys_never_equal_a_text_request_key(tmp_path):
-    from criticlab.store import _SCORE_STEPS
+    from criticlab.cache import _SCORE_STEPS
 
     messages = [Message("user", "q"), *(Message("assistant", s) for s in STEPS)]
     score_key = request_key("prm:x", messages, _SCORE_STEPS, 0)

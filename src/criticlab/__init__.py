@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from criticlab.cache import CachedModel
 from criticlab.critics.base import Critic, critique_sync
 from criticlab.errors import ConfigError, CriticlabError, InputError, ModelError
 from criticlab.evaluate import EvalConfig, EvalRun, evaluate
@@ -26,7 +27,7 @@ from criticlab.registry import (
     register_model,
 )
 from criticlab.steps import render_numbered, render_paragraphs, split_steps
-from criticlab.store import CachedModel, Store
+from criticlab.store import Store
 from criticlab.types import Critique, Example, Gold, Problem, Result, Solution, StepVerdict, Usage
 
 if TYPE_CHECKING:

@@ -3,7 +3,7 @@
 A job names its engines in an :class:`EngineSpec` (the critic's model, the actor that writes
 solutions, and how to reach them). :class:`Engines` builds each named model once per process
 (the driver's, or each Ray worker's), through :func:`criticlab.registry.make_model`, wrapped in
-the run's store (:class:`~criticlab.store.CachedModel`), and builds critics through
+the run's store (:class:`~criticlab.cache.CachedModel`), and builds critics through
 :func:`criticlab.registry.make_critic`. A model is loaded on its first request only
 (:class:`LazyModel`), so a run whose requests are all stored never loads its engine.
 """
@@ -14,9 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from criticlab.cache import CachedModel
 from criticlab.critics.base import Critic
 from criticlab.models.base import GenerateConfig, Generation, LanguageModel, Message
-from criticlab.store import CachedModel, Store
+from criticlab.store import Store
 
 
 @dataclass(frozen=True)

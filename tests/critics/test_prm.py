@@ -305,7 +305,7 @@ def test_critique_uses_the_critics_threshold():
 def test_math_shepherd_format_stays_reachable(causal_dir):
     """Math-Shepherd's token ids (648, 387) are beyond the tiny vocabulary: its format, name
     and label ids are checked, and the critic over it."""
-    from criticlab.store import CachedModel
+    from criticlab.cache import CachedModel
 
     engine = PRMModel.math_shepherd(causal_dir)
     assert engine.name == f"math-shepherd:{causal_dir}" and engine.label_ids == (648, 387)

@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
+from criticlab.cache import CachedModel
 from criticlab.critics.base import critique_sync
 from criticlab.models.openai import OpenAIModel
 from criticlab.registry import make_critic
-from criticlab.store import CachedModel, Store
+from criticlab.store import Store
 from criticlab.types import Problem, Solution
 from tests.conftest import ROOT
 

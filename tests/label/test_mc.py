@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from criticlab.cache import CachedModel
 from criticlab.errors import ConfigError, InputError
 from criticlab.label.mc import (
     MCConfig,
@@ -22,7 +23,7 @@ from criticlab.label.mc import (
 )
 from criticlab.models.base import GenerateConfig, Message
 from criticlab.models.scripted import ScriptedModel
-from criticlab.store import CachedModel, Store
+from criticlab.store import Store
 from criticlab.types import Problem, Usage
 
 Q = "Natalia sold clips to 48 friends in April and half as many in May. How many in all?"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from criticlab.cache import CachedModel
 from criticlab.errors import ConfigError
 from criticlab.jobs import run_key
 from criticlab.label.mc import (
@@ -29,7 +30,7 @@ from criticlab.label.mc import (
 from criticlab.label.mc_search import anchored_first_error, chunk_ends, probe
 from criticlab.models.base import GenerateConfig, Message
 from criticlab.models.scripted import ScriptedModel
-from criticlab.store import CachedModel, Store
+from criticlab.store import Store
 from criticlab.types import Example, Gold, Solution
 from tests.label.test_mc import DATA, PROBLEM, STEPS, Q, prefix_len
 

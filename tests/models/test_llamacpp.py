@@ -5,11 +5,12 @@ from dataclasses import replace
 
 import pytest
 
+from criticlab.cache import CachedModel
 from criticlab.critics.arithmetic import ArithmeticCritic
 from criticlab.critics.ensemble import HybridCritic
 from criticlab.critics.prompted import PromptedCritic
 from criticlab.models.base import GenerateConfig, Message
-from criticlab.store import CachedModel, Store
+from criticlab.store import Store
 from criticlab.types import Problem, Solution
 
 pytestmark = pytest.mark.slow

@@ -7,10 +7,11 @@ import sys
 
 import pytest
 
+from criticlab.cache import CachedModel
 from criticlab.critics.prompted import PromptedCritic
 from criticlab.models.base import GenerateConfig, Message
 from criticlab.models.openai import OpenAIModel
-from criticlab.store import CachedModel, Store
+from criticlab.store import Store
 from criticlab.types import Problem, Solution
 from tests.conftest import ROOT
 

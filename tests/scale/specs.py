@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from criticlab.cache import CachedModel
 from criticlab.errors import ModelError
 from criticlab.models.base import GenerateConfig, Message
 from criticlab.models.scripted import ScriptedModel
 from criticlab.scale.worker import Work
-from criticlab.store import CachedModel, Store
+from criticlab.store import Store
 
 
 def echo_spec(store: Store) -> Work:

@@ -4,11 +4,12 @@ answers repeated requests from the store file read-only, and never writes it."""
 import asyncio
 import hashlib
 
+from criticlab.cache import CachedModel
 from criticlab.errors import ModelError
 from criticlab.models.base import GenerateConfig, Message
 from criticlab.models.scripted import ScriptedModel
 from criticlab.scale.worker import Work, Worker
-from criticlab.store import CachedModel, Store, request_key
+from criticlab.store import Store, request_key
 
 CFG = GenerateConfig(max_tokens=8)
 

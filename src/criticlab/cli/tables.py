@@ -13,8 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from criticlab.cache import CachedModel
 from criticlab.evaluate import EvalProgress
-from criticlab.store import CachedModel
 from criticlab.types import Critique, Example, Result
 
 

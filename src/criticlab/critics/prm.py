@@ -2,7 +2,7 @@
 threshold.
 
 The scores come from a step scorer (:class:`~criticlab.models.base.StepScorer`): normally the
-store's :class:`~criticlab.store.CachedModel` around a :class:`~criticlab.models.prm.PRMModel`
+store's :class:`~criticlab.cache.CachedModel` around a :class:`~criticlab.models.prm.PRMModel`
 (model spec ``prm:DIR``), so a rerun, or another Ray worker, reads them from the store instead
 of running the model again. How a PRM reads a solution (the format, the heads, the token
 positions) is the engine's business: :mod:`criticlab.models.prm`.
@@ -58,8 +58,8 @@ class PRMCritic:
         """A critic reading a Math-Shepherd PRM in its own format
         (:meth:`PRMModel.math_shepherd <criticlab.models.prm.PRMModel.math_shepherd>`), its
         scores cached in ``store`` when one is given."""
+        from criticlab.cache import CachedModel
         from criticlab.models.prm import PRMModel
-        from criticlab.store import CachedModel
 
         return cls(CachedModel(PRMModel.math_shepherd(model_spec), store), threshold=threshold)
 

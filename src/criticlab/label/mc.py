@@ -36,7 +36,7 @@ cache) does the same across requests. With an in-process model, ``concurrency`` 
 between the N samples of a request but loses it between consecutive prefixes; use 1 there.
 
 Caching. Every request goes through the model the caller passes (a
-:class:`~criticlab.store.CachedModel` in :func:`label_mc`), so rollouts are stored and a
+:class:`~criticlab.cache.CachedModel` in :func:`label_mc`), so rollouts are stored and a
 crashed run resumes. For prefix i both functions send exactly the same request (messages,
 ``n``, sampling parameters, seed), so the per-step labelling and the binary search share
 rollouts: a binary search over a store that a per-step run filled makes no engine call. The

@@ -42,7 +42,7 @@ because one succeeded), so the row's ``soft`` list holds ``None`` there; hits/N 
 bound of the N-sample fraction. A probe that drew all N (a bad prefix, or one whose only
 successes came in the last chunk) has the exact soft label.
 
-Seeds and the store. Through a :class:`~criticlab.store.CachedModel` with a store (as
+Seeds and the store. Through a :class:`~criticlab.cache.CachedModel` with a store (as
 :func:`~criticlab.label.mc.label_mc` passes), chunk ``[a, b)`` is asked as the same request
 as the per-step and binary methods' with ``n=b``: the store answers samples 0..a-1 (drawn
 by the chunks before) and the engine is asked for samples a..b-1 with ``seed + a``; they are
@@ -67,11 +67,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from criticlab.cache import CachedModel
 from criticlab.grading import same_answer
 from criticlab.infer.refine import to_solution
 from criticlab.label.mc import StepLabel, _reference, continue_prompt, rollout
 from criticlab.models.base import GenerateConfig, Generation, LanguageModel, Message
-from criticlab.store import CachedModel
 from criticlab.types import Problem, Usage
 
 __all__ = ["ORDERS", "anchored_first_error", "bisect_first_error", "chunk_ends", "draw",

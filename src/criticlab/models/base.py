@@ -239,7 +239,7 @@ class StepScores:
 @runtime_checkable
 class StepScorer(Protocol):
     """An engine that scores the steps of a solution to ``question`` (a process reward model,
-    :mod:`criticlab.models.prm`), or the store's :class:`~criticlab.store.CachedModel` around
+    :mod:`criticlab.models.prm`), or the store's :class:`~criticlab.cache.CachedModel` around
     one. ``name`` identifies the weights and the input format (part of every cache key)."""
 
     name: str

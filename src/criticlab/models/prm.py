@@ -12,7 +12,7 @@ The solution is rendered as ``prefix`` (the question) followed by the steps, eac
 :class:`PRMModel` is the engine of model specs ``prm:DIR`` (registered in
 :mod:`criticlab.models.spec`): it has a ``name`` and ``async score_steps(question, steps)``
 (:class:`~criticlab.models.base.StepScorer`), so the store's
-:class:`~criticlab.store.CachedModel` caches its scores like any other response, and it writes
+:class:`~criticlab.cache.CachedModel` caches its scores like any other response, and it writes
 no text. :func:`score_positions` is the one tensor computation behind it and behind
 :func:`criticlab.train.prm.step_scores`. Thresholds (turning scores into verdicts) are the
 critic's business: :mod:`criticlab.critics.prm`.

@@ -1,7 +1,7 @@
 """The worker side of the Ray executor: plain Python, no Ray import (``ray.remote`` is applied
 by the driver), so it is testable in-process.
 
-A worker never writes the store. Its models are wrapped in a :class:`~criticlab.store.CachedModel`
+A worker never writes the store. Its models are wrapped in a :class:`~criticlab.cache.CachedModel`
 over a :class:`WorkerStore`, which
 
 - answers repeated requests from the run's store file opened READ-ONLY, when that file is
@@ -33,9 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+from criticlab.cache import CachedModel
 from criticlab.errors import ConfigError, ModelError
 from criticlab.models.base import Generation
-from criticlab.store import CachedModel, Store
+from criticlab.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ _recording: contextvars.ContextVar[list[Response] | None] = contextvars.ContextV
 
 class WorkerStore:
     """Stands in for :class:`~criticlab.store.Store` inside a worker (only the two methods
-    :class:`~criticlab.store.CachedModel` uses). It reads ``path`` read-only when that file
+    :class:`~criticlab.cache.CachedModel` uses). It reads ``path`` read-only when that file
     exists here ("same machine or shared filesystem"); it never writes it."""
 
     def __init__(self, path: str | None, *, remember: int = 4096) -> None:
@@ -126,7 +127,7 @@ class Work:
 WorkSpec = Callable[[Store], Work]
 """A picklable callable that a worker calls once, with its (read-only, recording) store, to
 build its models and its work. The store is a :class:`WorkerStore` typed as a ``Store``: pass
-it on to :class:`~criticlab.store.CachedModel` and nothing else."""
+it on to :class:`~criticlab.cache.CachedModel` and nothing else."""
 
 
 class Worker:
