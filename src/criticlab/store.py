@@ -163,7 +163,7 @@ class Store:
 
     def _error(self, e: BaseException) -> StoreError:
         """One line for an error of this store's file."""
-        path, msg = self.path, str(e)
+        path, msg = self.path, " ".join(str(e).split())  # SQLite's text may span lines
         code = getattr(e, "sqlite_errorcode", None)
         primary = None if code is None else code & 0xFF
         # a row that does not parse, SQLite's own verdict, or quick_check's
