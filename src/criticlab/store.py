@@ -148,10 +148,7 @@ class Store:
             if check:
                 size = self.path.stat().st_size
                 if check_limit is None or size <= check_limit:
-                    found = db.execute("PRAGMA quick_check").fetchall()
-                    if found != [("ok",)]:
-                        raise sqlite3.DatabaseError(
-                            "; ".join(str(r[0]) for r in found[:2]) or "quick_check failed")
+                    _quick_check(db)
                 db.execute("BEGIN IMMEDIATE")  # can it be written? (read-only, locked)
                 db.execute("ROLLBACK")
         except (OSError, sqlite3.Error) as e:
@@ -283,9 +280,7 @@ class Store:
     def verify(self) -> None:
         """Read every row: a :class:`StoreError` (``damaged``) unless each one reads back."""
         with self._sql() as db:
-            found = db.execute("PRAGMA quick_check").fetchall()
-            if found != [("ok",)]:
-                raise sqlite3.DatabaseError("; ".join(str(r[0]) for r in found[:2]))
+            _quick_check(db)
             for (blob,) in db.execute("SELECT result FROM results"):
                 dict(json.loads(blob))
             for (blob,) in db.execute("SELECT response FROM responses"):
@@ -316,6 +311,16 @@ class Store:
                     db.execute("ROLLBACK")
                 raise
             return new
+
+
+def _quick_check(db: sqlite3.Connection) -> None:
+    """SQLite's ``quick_check``: a ``DatabaseError`` with its first findings on one line (a
+    finding may span lines, "*** in database main ***" first)."""
+    found = db.execute("PRAGMA quick_check(3)").fetchall()
+    if found != [("ok",)]:
+        lines = [ln.strip() for r in found for ln in str(r[0]).splitlines()
+                 if ln.strip() and not ln.startswith("***")]
+        raise sqlite3.DatabaseError("; ".join(lines[:2]) or "quick_check failed")
 
 
 def salvage(path: str | Path) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
