@@ -206,8 +206,12 @@ def test_idle_and_half_sent_connections_are_closed(limited: Server) -> None:
     r = httpx2.get(limited.url + "/health", timeout=10)  # a new client is still answered
     assert r.status_code == 200 and time.monotonic() - t0 < 5
     for sock in socks:  # each is closed by the server: at the limit, or after 1 s unanswered
-        sock.settimeout(10)
-        assert sock.recv(100) in (b"", ), "an idle connection was kept open"
+        sock.settimeout(30)
+        try:
+            got = sock.recv(100)
+        except ConnectionResetError:  # closed with data unread: as closed as can be
+            got = b""
+        assert got == b"", "an idle connection was kept open"
         sock.close()
     assert "Traceback" not in limited.output()
 
